@@ -1,0 +1,32 @@
+# One command to run the gateway, one to test it. Both create .venv on first use.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+
+.PHONY: run test ci lint openapi clean
+
+$(BIN)/gateway: pyproject.toml
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e ".[dev]"
+	touch $@
+
+run: $(BIN)/gateway  ## set up and serve on http://127.0.0.1:8000 (SQLite + sandbox core)
+	$(BIN)/gateway serve
+
+test: $(BIN)/gateway  ## set up and run the test suite on SQLite
+	$(BIN)/pytest -q
+
+ci:  ## everything CI runs: lint, types, OpenAPI drift, tests on SQLite and PostgreSQL
+	bash .ci/run
+
+lint: $(BIN)/gateway
+	$(BIN)/ruff check gateway tests bench migrations/env.py
+	$(BIN)/ruff format --check gateway tests bench migrations/env.py
+	$(BIN)/mypy gateway
+
+openapi: $(BIN)/gateway
+	$(BIN)/gateway openapi export
+
+clean:
+	rm -rf $(VENV) gateway.db gateway.db-* .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""Benchmarks (DESIGN §14): each prints its figure beside a baseline measured in the same run."""

@@ -1,0 +1,99 @@
+"""The application factory: ``create_app(settings)`` → Litestar."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncGenerator
+from typing import Any
+
+from litestar import Litestar
+from litestar.config.app import AppConfig
+from litestar.di import Provide
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
+from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
+from redis.asyncio import Redis
+
+from gateway import __version__
+from gateway.audit.routes import list_audit
+from gateway.db import create_engine, provide_session, session_factory
+from gateway.errors import handle_exception
+from gateway.jobs.worker import Worker
+from gateway.logging import configure_logging
+from gateway.middleware import RequestContextMiddleware, stamp_request_id
+from gateway.ops.routes import health, ready
+from gateway.ratelimit import LimitStore, MemoryLimitStore, RedisLimitStore
+from gateway.settings import Settings, get_settings
+from gateway.staff.routes import create_session
+
+
+class MetricsController(PrometheusController):
+    path = "/metrics"
+    include_in_schema = False
+
+
+def _limit_store(settings: Settings) -> tuple[LimitStore, Redis[bytes] | None]:
+    if settings.redis_url:
+        client = Redis.from_url(settings.redis_url)
+        return RedisLimitStore(client), client
+    return MemoryLimitStore(), None
+
+
+def create_app(settings: Settings | None = None) -> Litestar:
+    settings = settings or get_settings()
+    configure_logging(settings.resolved_log_format, settings.log_level)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncGenerator[None, None]:
+        engine = create_engine(settings)
+        app.state.engine = engine
+        app.state.session_factory = session_factory(engine)
+        app.state.limits, redis = _limit_store(settings)
+        app.state.services = {}
+        stop = asyncio.Event()
+        worker_task = None
+        if settings.workers_in_process:
+            worker = Worker(app.state.session_factory, settings, app.state.services)
+            worker_task = asyncio.create_task(worker.run_forever(stop))
+        try:
+            yield
+        finally:
+            stop.set()
+            if worker_task is not None:
+                await worker_task
+            if redis is not None:
+                await redis.aclose()  # type: ignore[attr-defined]
+            await engine.dispose()
+
+    prometheus = PrometheusConfig(
+        app_name="gateway", group_path=True, exclude=["/metrics", "/health"]
+    )
+
+    def on_app_init(config: AppConfig) -> AppConfig:
+        config.state.update({"settings": settings})
+        return config
+
+    route_handlers: list[Any] = [health, ready, MetricsController, create_session, list_audit]
+    return Litestar(
+        route_handlers=route_handlers,
+        dependencies={"db_session": Provide(provide_session)},
+        exception_handlers={Exception: handle_exception},
+        middleware=[RequestContextMiddleware(), prometheus.middleware],
+        lifespan=[lifespan],
+        before_send=[stamp_request_id],
+        on_app_init=[on_app_init],
+        request_max_body_size=settings.body_limit,
+        openapi_config=OpenAPIConfig(
+            title="Scenario-finance partner gateway",
+            version=__version__,
+            path="/schema",
+            render_plugins=[ScalarRenderPlugin(), SwaggerRenderPlugin(path="/swagger")],
+        ),
+        debug=False,
+    )
+
+
+def create_app_from_env() -> Litestar:
+    """Factory for ``uvicorn --factory`` (multi-process serving)."""
+    return create_app(get_settings())

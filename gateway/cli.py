@@ -1,0 +1,154 @@
+"""The ``gateway`` command (DESIGN §13)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+import sys
+from pathlib import Path
+
+import click
+import uvicorn
+
+from gateway import migrate
+from gateway.db import create_engine, session_factory
+from gateway.errors import GatewayError
+from gateway.settings import Settings, SettingsError, get_settings
+
+OPENAPI_PATH = Path("openapi/openapi.json")
+
+
+def _settings() -> Settings:
+    try:
+        return get_settings()
+    except (SettingsError, ValueError) as e:
+        raise click.ClickException(str(e)) from e
+
+
+@click.group()
+def main() -> None:
+    """Scenario-finance partner gateway."""
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=int)
+@click.option("--workers", default=1, show_default=True, type=int, help="Server processes.")
+def serve(host: str, port: int, workers: int) -> None:
+    """Serve the API, the console and (by default) the job workers."""
+    settings = _settings()
+    if settings.is_sqlite:
+        migrate.upgrade(settings.database_url)
+    uvicorn.run(
+        "gateway.app:create_app_from_env",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        proxy_headers=True,
+        log_level="warning",
+    )
+
+
+@main.command()
+def worker() -> None:
+    """Run job workers only (scale-out: any number of these beside the servers)."""
+    from gateway.jobs.worker import Worker  # noqa: PLC0415  (keeps `gateway --help` fast)
+
+    settings = _settings()
+
+    async def run() -> None:
+        engine = create_engine(settings)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        try:
+            await Worker(session_factory(engine), settings, {}).run_forever(stop)
+        finally:
+            await engine.dispose()
+
+    asyncio.run(run())
+
+
+@main.group()
+def db() -> None:
+    """Database schema."""
+
+
+@db.command("upgrade")
+@click.argument("revision", default="head")
+def db_upgrade(revision: str) -> None:
+    """Apply migrations (alembic upgrade)."""
+    migrate.upgrade(_settings().database_url, revision)
+    click.echo(f"database at {revision}")
+
+
+@db.command("downgrade")
+@click.argument("revision")
+def db_downgrade(revision: str) -> None:
+    """Revert migrations down to REVISION (``base`` empties the schema)."""
+    migrate.downgrade(_settings().database_url, revision)
+    click.echo(f"database at {revision}")
+
+
+@main.group()
+def users() -> None:
+    """Staff accounts."""
+
+
+@users.command("add")
+@click.argument("username")
+@click.option("--role", "roles", multiple=True, required=True, help="Repeat for several roles.")
+@click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True)
+def users_add(username: str, roles: tuple[str, ...], password: str) -> None:
+    """Create a local staff account."""
+    from gateway.staff.service import add_user  # noqa: PLC0415
+
+    settings = _settings()
+
+    async def run() -> str:
+        engine = create_engine(settings)
+        try:
+            async with session_factory(engine)() as session:
+                user = await add_user(session, username, list(roles), password)
+                await session.commit()
+                return user.id
+        finally:
+            await engine.dispose()
+
+    try:
+        user_id = asyncio.run(run())
+    except GatewayError as e:
+        detail = "; ".join(f"{err.field}: {err.message}" for err in e.errors) or e.detail
+        raise click.ClickException(detail) from e
+    click.echo(f"created {username} ({user_id}) with roles {', '.join(sorted(set(roles)))}")
+
+
+@main.group()
+def openapi() -> None:
+    """The exported OpenAPI document."""
+
+
+def render_openapi() -> str:
+    from gateway.app import create_app  # noqa: PLC0415
+
+    app = create_app(Settings(env="development", workers_in_process=False))
+    return (
+        json.dumps(app.openapi_schema.to_schema(), indent=2, sort_keys=True, ensure_ascii=False)
+        + "\n"
+    )
+
+
+@openapi.command("export")
+@click.option("--output", type=click.Path(path_type=Path), default=OPENAPI_PATH, show_default=True)
+def openapi_export(output: Path) -> None:
+    """Write the app's OpenAPI document (CI fails when the committed copy drifts)."""
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(render_openapi(), encoding="utf-8")
+    click.echo(f"wrote {output}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

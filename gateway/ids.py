@@ -1,0 +1,63 @@
+"""Opaque, prefixed, time-sortable identifiers (DESIGN §3): ``<prefix>_<26 chars>``.
+
+The 26 characters are a ULID (48-bit millisecond timestamp + 80 random bits, Crockford base32), so
+ids sort by creation time and cursor pagination can order by id alone. Within one process, ids made
+in the same millisecond increment the random part (monotonic ULIDs), so they sort in creation order.
+"""
+
+from __future__ import annotations
+
+import secrets
+import threading
+import time
+
+_ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"
+PREFIXES = frozenset(
+    {
+        "pap",
+        "ptn",
+        "acb",
+        "cus",
+        "txn",
+        "cas",
+        "stl",
+        "evt",
+        "rcn",
+        "job",
+        "usr",
+        "aud",
+        "cmp",
+        "key",
+        "whd",
+    }
+)
+
+
+_lock = threading.Lock()
+_last = [0, 0]
+
+
+def _next_value() -> int:
+    ms = time.time_ns() // 1_000_000
+    with _lock:
+        if ms <= _last[0]:
+            ms, rand = _last[0], _last[1] + 1
+        else:
+            rand = secrets.randbits(79)  # headroom so increments never overflow the 80 bits
+        _last[0], _last[1] = ms, rand
+    return ms << 80 | rand
+
+
+def new_id(prefix: str) -> str:
+    if prefix not in PREFIXES:
+        raise ValueError(f"unknown id prefix {prefix!r}")
+    value = _next_value()
+    chars = []
+    for _ in range(26):
+        chars.append(_ALPHABET[value & 31])
+        value >>= 5
+    return f"{prefix}_{''.join(reversed(chars))}"
+
+
+def has_prefix(value: str, prefix: str) -> bool:
+    return value.startswith(prefix + "_") and len(value) == len(prefix) + 27

@@ -1,0 +1,55 @@
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
+
+from gateway.db import utcnow
+from gateway.ids import new_id
+from gateway.jobs.models import Job, JobStatus
+
+
+async def enqueue(
+    session: AsyncSession,
+    kind: str,
+    payload: dict[str, Any],
+    *,
+    run_at: datetime | None = None,
+    dedupe_key: str | None = None,
+    max_attempts: int = 8,
+) -> str:
+    """Add a job to the caller's transaction; with ``dedupe_key`` a second enqueue is a no-op."""
+    job_id = new_id("job")
+    values = {
+        "id": job_id,
+        "kind": kind,
+        "payload": payload,
+        "status": JobStatus.QUEUED.value,
+        "dedupe_key": dedupe_key,
+        "attempts": 0,
+        "max_attempts": max_attempts,
+        "run_at": run_at or utcnow(),
+        "created_at": utcnow(),
+    }
+    dialect = session.bind.dialect.name if session.bind else "sqlite"
+    insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    stmt = insert(Job).values(**values)
+    if dedupe_key is not None:
+        stmt = stmt.on_conflict_do_nothing(index_elements=["dedupe_key"])
+    await session.execute(stmt)
+    return job_id
+
+
+async def requeue_dead(session: AsyncSession, job_id: str) -> bool:
+    """Put a dead-lettered job back in the queue (ops redelivery)."""
+    result = await session.execute(
+        sa.update(Job)
+        .where(col(Job.id) == job_id, col(Job.status) == JobStatus.DEAD.value)
+        .values(status=JobStatus.QUEUED.value, attempts=0, run_at=utcnow(), last_error=None)
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]

@@ -1,0 +1,72 @@
+"""Cursor pagination (DESIGN §3): ``?limit=`` (default 50, max 500) and ``?cursor=``.
+
+Ids are time-sortable, so a page is "rows after this id in id order"; the cursor is the last id
+of the page, base64url-encoded so clients treat it as opaque.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Sequence
+from typing import Any, Generic, TypeVar
+
+import msgspec
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Mapped
+
+from gateway.errors import FieldError, ValidationFailed
+
+DEFAULT_LIMIT = 50
+MAX_LIMIT = 500
+T = TypeVar("T")
+
+
+class Page(msgspec.Struct, Generic[T]):
+    data: list[T]
+    next_cursor: str | None
+
+
+def encode_cursor(last_id: str) -> str:
+    return base64.urlsafe_b64encode(last_id.encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> str:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+    except (binascii.Error, UnicodeDecodeError, ValueError) as e:
+        raise ValidationFailed(
+            "The cursor is not one this API issued.",
+            errors=[FieldError("cursor", "invalid", "unknown cursor")],
+        ) from e
+    if not raw or not raw.isascii():
+        raise ValidationFailed(errors=[FieldError("cursor", "invalid", "unknown cursor")])
+    return raw
+
+
+def check_limit(limit: int) -> int:
+    if not 1 <= limit <= MAX_LIMIT:
+        raise ValidationFailed(
+            errors=[FieldError("limit", "out_of_range", f"limit must be between 1 and {MAX_LIMIT}")]
+        )
+    return limit
+
+
+async def paginate(
+    session: AsyncSession,
+    stmt: sa.Select[Any],
+    id_column: Mapped[str],
+    *,
+    limit: int,
+    cursor: str | None,
+) -> tuple[Sequence[Any], str | None]:
+    """Run ``stmt`` ordered by ``id_column`` and return one page plus the next cursor."""
+    check_limit(limit)
+    if cursor:
+        stmt = stmt.where(id_column > decode_cursor(cursor))
+    rows = (await session.scalars(stmt.order_by(id_column).limit(limit + 1))).all()
+    if len(rows) > limit:
+        rows = rows[:limit]
+        return rows, encode_cursor(str(rows[-1].id))
+    return rows, None

@@ -1,0 +1,128 @@
+"""Typed settings read from ``GATEWAY_*`` environment variables (DESIGN §13).
+
+In development the two secrets are generated once into a local key file so a newcomer needs no
+configuration; in production they must come from the environment and must be strong.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import secrets
+from functools import cached_property
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+MIN_SECRET_BYTES = 32
+DEFAULT_BODY_LIMIT = 10 * 1024 * 1024
+DEFAULT_BATCH_BODY_LIMIT = 64 * 1024 * 1024
+
+
+class SettingsError(ValueError):
+    """Raised when the configuration cannot be used (e.g. weak secrets in production)."""
+
+
+def _decode_secret(value: str) -> bytes:
+    """Accept a base64/base64url secret; anything else is taken as raw UTF-8 bytes."""
+    padded = value + "=" * (-len(value) % 4)
+    try:
+        return base64.urlsafe_b64decode(padded.replace("+", "-").replace("/", "_"))
+    except (ValueError, TypeError):
+        return value.encode()
+
+
+def _is_weak(raw: bytes) -> bool:
+    return len(raw) < MIN_SECRET_BYTES or len(set(raw)) < MIN_SECRET_BYTES // 2
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="GATEWAY_", extra="ignore", frozen=True)
+
+    env: Literal["development", "test", "production"] = "development"
+    database_url: str = "sqlite+aiosqlite:///./gateway.db"
+    public_url: str = "http://127.0.0.1:8000"
+    redis_url: str | None = None
+    core_banking_url: str | None = None
+    secret_key: str | None = None
+    pii_key: str | None = None
+    key_file: Path = Path(".gateway-keys.json")
+    log_format: Literal["json", "console"] | None = None
+    log_level: str = "INFO"
+
+    body_limit: int = DEFAULT_BODY_LIMIT
+    batch_body_limit: int = DEFAULT_BATCH_BODY_LIMIT
+    db_pool_size: int = 20
+
+    workers_in_process: bool = True
+    job_lease_seconds: int = 60
+    job_poll_seconds: float = 0.5
+
+    staff_token_ttl_seconds: int = 8 * 3600
+    login_max_failures: int = 5
+    login_lockout_seconds: int = 300
+
+    ssrf_allowlist: list[str] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _check_production(self) -> Settings:
+        if self.env == "production":
+            for name in ("secret_key", "pii_key"):
+                value = getattr(self, name)
+                if not value:
+                    raise SettingsError(f"GATEWAY_{name.upper()} is required in production")
+                if _is_weak(_decode_secret(value)):
+                    raise SettingsError(
+                        f"GATEWAY_{name.upper()} is too weak: use at least "
+                        f"{MIN_SECRET_BYTES} random bytes, base64-encoded"
+                    )
+        return self
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    @property
+    def is_production(self) -> bool:
+        return self.env == "production"
+
+    @property
+    def resolved_log_format(self) -> Literal["json", "console"]:
+        if self.log_format:
+            return self.log_format
+        return "json" if self.is_production else "console"
+
+    @cached_property
+    def secret_key_bytes(self) -> bytes:
+        return self._secret("secret_key")
+
+    @cached_property
+    def pii_key_bytes(self) -> bytes:
+        return self._secret("pii_key")
+
+    def _secret(self, name: Literal["secret_key", "pii_key"]) -> bytes:
+        value = getattr(self, name)
+        if value:
+            return _decode_secret(value)
+        return _dev_keys(self.key_file)[name]
+
+
+def _dev_keys(path: Path) -> dict[str, bytes]:
+    """Read (or create once) the development key file; never used in production."""
+    if not path.exists():
+        keys = {
+            n: base64.urlsafe_b64encode(secrets.token_bytes(32)).decode()
+            for n in ("secret_key", "pii_key")
+        }
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            json.dump(keys, fh)
+    stored = json.loads(path.read_text())
+    return {name: _decode_secret(stored[name]) for name in ("secret_key", "pii_key")}
+
+
+def get_settings() -> Settings:
+    return Settings()

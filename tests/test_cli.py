@@ -1,0 +1,71 @@
+"""The ``gateway`` command line."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from gateway.cli import main, render_openapi
+from gateway.settings import Settings
+
+
+@pytest.fixture
+def cli_env(settings: Settings) -> dict[str, str]:
+    return {
+        "GATEWAY_DATABASE_URL": settings.database_url,
+        "GATEWAY_SECRET_KEY": settings.secret_key or "",
+        "GATEWAY_PII_KEY": settings.pii_key or "",
+    }
+
+
+def test_users_add_creates_a_user_once(cli_env: dict[str, str]) -> None:
+    runner = CliRunner()
+    args = [
+        "users",
+        "add",
+        "alice",
+        "--role",
+        "ops_maker",
+        "--role",
+        "auditor",
+        "--password",
+        "long-enough-pw",
+    ]
+    first = runner.invoke(main, args, env=cli_env)
+    assert first.exit_code == 0, first.output
+    assert "created alice" in first.output
+    again = runner.invoke(main, args, env=cli_env)
+    assert again.exit_code == 1
+    assert "already exists" in again.output
+
+
+def test_users_add_rejects_unknown_role_and_short_password(cli_env: dict[str, str]) -> None:
+    runner = CliRunner()
+    bad_role = runner.invoke(
+        main, ["users", "add", "bob", "--role", "king", "--password", "long-enough-pw"], env=cli_env
+    )
+    assert bad_role.exit_code == 1
+    assert "roles must be among" in bad_role.output
+    short = runner.invoke(
+        main, ["users", "add", "bob", "--role", "finance", "--password", "short"], env=cli_env
+    )
+    assert short.exit_code == 1
+
+
+def test_production_refuses_weak_secrets() -> None:
+    runner = CliRunner()
+    result = runner.invoke(
+        main,
+        ["db", "upgrade"],
+        env={"GATEWAY_ENV": "production", "GATEWAY_SECRET_KEY": "password", "GATEWAY_PII_KEY": "x"},
+    )
+    assert result.exit_code == 1
+    assert "too weak" in result.output
+
+
+def test_openapi_export_is_deterministic(tmp_path: object) -> None:
+    first = render_openapi()
+    assert first == render_openapi()
+    assert "/admin/v1/sessions" in json.loads(first)["paths"]
