@@ -1,7 +1,20 @@
 """Imports every table so the metadata is complete (Alembic, tests). Core contexts only."""
 
 from gateway.audit.models import AuditRecord
+from gateway.auth.models import GatewaySigningKey, UsedNonce
+from gateway.idempotency.models import IdempotencyRecord
 from gateway.jobs.models import Job
+from gateway.partners.models import Partner, PartnerApplication, PartnerKey
 from gateway.staff.models import StaffUser
 
-__all__ = ["AuditRecord", "Job", "StaffUser"]
+__all__ = [
+    "AuditRecord",
+    "GatewaySigningKey",
+    "IdempotencyRecord",
+    "Job",
+    "Partner",
+    "PartnerApplication",
+    "PartnerKey",
+    "StaffUser",
+    "UsedNonce",
+]

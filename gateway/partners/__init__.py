@@ -1,0 +1,1 @@
+"""Partner onboarding: applications under maker-checker, partners, credentials and keys (DESIGN §5)."""
