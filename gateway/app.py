@@ -17,12 +17,19 @@ from redis.asyncio import Redis
 
 from gateway import __version__
 from gateway.audit.routes import list_audit
+from gateway.auth.front_door import partner_router, release_reservation, replay_response
+from gateway.auth.keys import load_key_ring
+from gateway.auth.nonces import DatabaseNonceStore, RedisNonceStore
+from gateway.auth.oauth import token_endpoint
 from gateway.db import create_engine, provide_session, session_factory
 from gateway.errors import handle_exception
+from gateway.idempotency.service import IdempotentReplay
 from gateway.jobs.worker import Worker
 from gateway.logging import configure_logging
 from gateway.middleware import RequestContextMiddleware, stamp_request_id
 from gateway.ops.routes import health, ready
+from gateway.partners import routes as partner_routes
+from gateway.pii import PiiVault
 from gateway.ratelimit import LimitStore, MemoryLimitStore, RedisLimitStore
 from gateway.settings import Settings, get_settings
 from gateway.staff.routes import create_session
@@ -50,7 +57,11 @@ def create_app(settings: Settings | None = None) -> Litestar:
         app.state.engine = engine
         app.state.session_factory = session_factory(engine)
         app.state.limits, redis = _limit_store(settings)
+        app.state.nonces = RedisNonceStore(redis) if redis else DatabaseNonceStore(app.state.session_factory)
         app.state.services = {}
+        async with app.state.session_factory() as session:
+            app.state.key_ring = await load_key_ring(session, vault)
+            await session.commit()
         stop = asyncio.Event()
         worker_task = None
         if settings.workers_in_process:
@@ -70,17 +81,35 @@ def create_app(settings: Settings | None = None) -> Litestar:
         app_name="gateway", group_path=True, exclude=["/metrics", "/health"]
     )
 
+    vault = PiiVault(settings.pii_key_bytes)
+
     def on_app_init(config: AppConfig) -> AppConfig:
-        config.state.update({"settings": settings})
+        config.state.update({"settings": settings, "vault": vault})
         return config
 
-    route_handlers: list[Any] = [health, ready, MetricsController, create_session, list_audit]
+    partner_api = partner_router("/v1", partner_routes.PARTNER_ROUTES)
+    route_handlers: list[Any] = [
+        health,
+        ready,
+        MetricsController,
+        create_session,
+        list_audit,
+        token_endpoint,
+        *partner_routes.PUBLIC_ROUTES,
+        *partner_routes.ADMIN_ROUTES,
+        partner_api,
+    ]
     return Litestar(
         route_handlers=route_handlers,
-        dependencies={"db_session": Provide(provide_session)},
-        exception_handlers={Exception: handle_exception},
+        dependencies={
+            "db_session": Provide(provide_session),
+            "vault": Provide(lambda: vault, sync_to_thread=False),
+            "settings": Provide(lambda: settings, sync_to_thread=False),
+        },
+        exception_handlers={Exception: handle_exception, IdempotentReplay: replay_response},
         middleware=[RequestContextMiddleware(), prometheus.middleware],
         lifespan=[lifespan],
+        after_exception=[release_reservation],
         before_send=[stamp_request_id],
         on_app_init=[on_app_init],
         request_max_body_size=settings.body_limit,

@@ -75,6 +75,7 @@ class Partner(SQLModel, table=True):
     client_secret_hash: str = Field(max_length=255)
     rate_limit_per_second: float = 50.0
     rate_limit_burst: int = 200
+    webhook_retry_seconds: list[int] | None = Field(default=None, sa_type=sa.JSON)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 

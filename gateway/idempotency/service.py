@@ -1,0 +1,166 @@
+"""Idempotency keys (DESIGN §4), stored in the database so they hold across replicas.
+
+``begin`` reserves the key in its own short transaction (so a concurrent duplicate sees it at once
+and gets 409); the handler's effects and the stored response then commit together in the request's
+transaction (``complete``), so a crash can never leave an effect without its replayable response.
+A reservation whose request died is taken over after its lease; a failed request releases its key.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlmodel import col, select
+
+from gateway.db import utcnow
+from gateway.errors import BadRequest, BusinessRuleViolation, Conflict
+from gateway.ids import new_id
+from gateway.idempotency.models import IdempotencyRecord
+
+HEADER = "Idempotency-Key"
+REPLAYED_HEADER = "Idempotent-Replayed"
+RETENTION = timedelta(hours=24)
+LEASE = timedelta(seconds=60)
+_VALID_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
+
+
+@dataclass(frozen=True, slots=True)
+class Reservation:
+    record_id: str
+    lease_until: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class StoredResponse:
+    status: int
+    headers: dict[str, str]
+    body: bytes
+
+
+class IdempotentReplay(Exception):  # noqa: N818  (control flow, not an error)
+    """Raised before the handler runs when the stored response should be sent again."""
+
+    def __init__(self, response: StoredResponse) -> None:
+        super().__init__("idempotent replay")
+        self.response = response
+
+
+def check_key(value: str | None) -> str:
+    if value is None:
+        raise BadRequest("Send an Idempotency-Key header with this request.", code="idempotency_key_missing")
+    if not _VALID_KEY.match(value):
+        raise BadRequest("The Idempotency-Key must be 1-255 visible ASCII characters.", code="idempotency_key_invalid")
+    return value
+
+
+def fingerprint(method: str, path: str, query: str, body: bytes) -> str:
+    digest = hashlib.sha256(f"{method} {path}?{query}\n".encode())
+    digest.update(body)
+    return digest.hexdigest()
+
+
+async def begin(
+    sessions: async_sessionmaker[AsyncSession], partner_id: str, key: str, print_: str
+) -> Reservation:
+    """Reserve ``key`` for this request, or raise replay / reuse / in-flight outcomes."""
+    for _ in range(3):
+        now = utcnow()
+        async with sessions() as session:
+            lease_until = now + LEASE
+            session.add(
+                IdempotencyRecord(
+                    id=new_id("idk"),
+                    partner_id=partner_id,
+                    key=key,
+                    fingerprint=print_,
+                    status="in_flight",
+                    locked_until=lease_until,
+                    expires_at=now + RETENTION,
+                )
+            )
+            try:
+                await session.commit()
+            except IntegrityError:
+                await session.rollback()
+            else:
+                record = await session.scalar(
+                    select(IdempotencyRecord.id).where(
+                        col(IdempotencyRecord.partner_id) == partner_id, col(IdempotencyRecord.key) == key
+                    )
+                )
+                return Reservation(str(record), lease_until)
+            existing = await session.scalar(
+                select(IdempotencyRecord).where(
+                    col(IdempotencyRecord.partner_id) == partner_id, col(IdempotencyRecord.key) == key
+                )
+            )
+            if existing is None:
+                continue
+            if existing.expires_at <= now:
+                await session.execute(sa.delete(IdempotencyRecord).where(col(IdempotencyRecord.id) == existing.id))
+                await session.commit()
+                continue
+            if existing.fingerprint != print_:
+                raise BusinessRuleViolation(
+                    "This Idempotency-Key was used with a different request.", code="idempotency_key_reused"
+                )
+            if existing.status == "completed":
+                raise IdempotentReplay(
+                    StoredResponse(
+                        existing.response_status or 200, dict(existing.response_headers or {}), existing.response_body or b""
+                    )
+                )
+            if existing.locked_until and existing.locked_until > now:
+                raise Conflict("A request with this Idempotency-Key is still in flight.", code="idempotency_key_in_use")
+            taken = await session.execute(
+                sa.update(IdempotencyRecord)
+                .where(
+                    col(IdempotencyRecord.id) == existing.id,
+                    col(IdempotencyRecord.locked_until) == existing.locked_until,
+                )
+                .values(locked_until=lease_until)
+            )
+            await session.commit()
+            if taken.rowcount == 1:  # type: ignore[attr-defined]
+                return Reservation(existing.id, lease_until)
+    raise Conflict("A request with this Idempotency-Key is still in flight.", code="idempotency_key_in_use")
+
+
+async def complete(session: AsyncSession, reservation: Reservation, response: StoredResponse) -> None:
+    """Store the response in the request's own transaction (it commits with the effects)."""
+    result = await session.execute(
+        sa.update(IdempotencyRecord)
+        .where(
+            col(IdempotencyRecord.id) == reservation.record_id,
+            col(IdempotencyRecord.status) == "in_flight",
+            col(IdempotencyRecord.locked_until) == reservation.lease_until,
+        )
+        .values(
+            status="completed",
+            locked_until=None,
+            response_status=response.status,
+            response_headers=response.headers,
+            response_body=response.body,
+        )
+    )
+    if result.rowcount != 1:  # type: ignore[attr-defined]
+        raise Conflict("The request outlived its Idempotency-Key lease; retry it.", code="idempotency_key_in_use")
+
+
+async def release(sessions: async_sessionmaker[AsyncSession], reservation: Reservation) -> None:
+    """Forget a reservation whose request failed, so a retry runs it afresh."""
+    async with sessions() as session:
+        await session.execute(
+            sa.delete(IdempotencyRecord).where(
+                col(IdempotencyRecord.id) == reservation.record_id,
+                col(IdempotencyRecord.status) == "in_flight",
+                col(IdempotencyRecord.locked_until) == reservation.lease_until,
+            )
+        )
+        await session.commit()
