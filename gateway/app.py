@@ -25,6 +25,7 @@ from gateway.middleware import RequestContextMiddleware, stamp_request_id
 from gateway.ops.routes import health, ready
 from gateway.ratelimit import LimitStore, MemoryLimitStore, RedisLimitStore
 from gateway.settings import Settings, get_settings
+from gateway.settlement.ledger.routes import get_trial_balance
 from gateway.staff.routes import create_session
 
 
@@ -74,7 +75,14 @@ def create_app(settings: Settings | None = None) -> Litestar:
         config.state.update({"settings": settings})
         return config
 
-    route_handlers: list[Any] = [health, ready, MetricsController, create_session, list_audit]
+    route_handlers: list[Any] = [
+        health,
+        ready,
+        MetricsController,
+        create_session,
+        list_audit,
+        get_trial_balance,
+    ]
     return Litestar(
         route_handlers=route_handlers,
         dependencies={"db_session": Provide(provide_session)},

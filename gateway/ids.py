@@ -29,6 +29,10 @@ PREFIXES = frozenset(
         "cmp",
         "key",
         "whd",
+        "idk",
+        "jnl",
+        "cli",
+        "tch",
     }
 )
 
