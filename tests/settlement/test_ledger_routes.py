@@ -6,13 +6,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from litestar import Litestar
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from gateway.app import create_app
-from gateway.settings import Settings
 from gateway.settlement.ledger.accounts import AccountType, account
-from gateway.settlement.ledger.routes import get_trial_balance
 from gateway.settlement.ledger.service import post_journal
 from tests.conftest import StaffFactory
 
@@ -21,13 +17,6 @@ T0 = datetime(2025, 11, 22, 2, 0, tzinfo=UTC)
 CUSTOMERS = account(AccountType.CUSTOMER_FUNDS)
 ESCROW = account(AccountType.MERCHANT_ESCROW, "ptn_a")
 PAYABLE = account(AccountType.PARTNER_PAYABLE, "ptn_a", "stored_value")
-
-
-@pytest.fixture
-def app(settings: Settings, sessions: async_sessionmaker[AsyncSession]) -> Litestar:
-    app = create_app(settings)
-    app.register(get_trial_balance)
-    return app
 
 
 @pytest.fixture
