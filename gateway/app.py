@@ -32,6 +32,7 @@ from gateway.partners import routes as partner_routes
 from gateway.pii import PiiVault
 from gateway.ratelimit import LimitStore, MemoryLimitStore, RedisLimitStore
 from gateway.settings import Settings, get_settings
+from gateway.settlement.ledger.routes import get_trial_balance
 from gateway.staff.routes import create_session
 
 
@@ -94,6 +95,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         MetricsController,
         create_session,
         list_audit,
+        get_trial_balance,
         token_endpoint,
         *partner_routes.PUBLIC_ROUTES,
         *partner_routes.ADMIN_ROUTES,

@@ -72,6 +72,23 @@ def worker() -> None:
     asyncio.run(run())
 
 
+@main.command("sandbox-core")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8100, show_default=True, type=int)
+def sandbox_core(host: str, port: int) -> None:
+    """Serve the sandbox core bank over the core-banking protocol (for the HTTP path)."""
+    from gateway.core_banking.app import create_sandbox_core_app  # noqa: PLC0415
+    from gateway.logging import configure_logging  # noqa: PLC0415
+
+    settings = _settings()
+    configure_logging(settings.resolved_log_format, settings.log_level)
+    if settings.is_sqlite:
+        migrate.upgrade(settings.database_url)
+    uvicorn.run(
+        create_sandbox_core_app(settings.database_url), host=host, port=port, log_level="warning"
+    )
+
+
 @main.group()
 def db() -> None:
     """Database schema."""
@@ -131,6 +148,12 @@ def openapi() -> None:
     """The exported OpenAPI document."""
 
 
+def render_core_banking_openapi() -> str:
+    from gateway.core_banking.app import export_openapi  # noqa: PLC0415
+
+    return export_openapi()
+
+
 def render_openapi() -> str:
     from gateway.app import create_app  # noqa: PLC0415
 
@@ -144,10 +167,15 @@ def render_openapi() -> str:
 @openapi.command("export")
 @click.option("--output", type=click.Path(path_type=Path), default=OPENAPI_PATH, show_default=True)
 def openapi_export(output: Path) -> None:
-    """Write the app's OpenAPI document (CI fails when the committed copy drifts)."""
+    """Write the OpenAPI documents: the gateway's and, beside it, the core-banking protocol's.
+
+    CI fails when the committed copies drift.
+    """
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(render_openapi(), encoding="utf-8")
-    click.echo(f"wrote {output}")
+    core = output.with_name("core-banking.json")
+    core.write_text(render_core_banking_openapi(), encoding="utf-8")
+    click.echo(f"wrote {output} and {core}")
 
 
 if __name__ == "__main__":

@@ -2,9 +2,11 @@
 
 from gateway.audit.models import AuditRecord
 from gateway.auth.models import GatewaySigningKey, UsedNonce
+from gateway.core_banking.models import SandboxAccount, SandboxMovement  # noqa: F401
 from gateway.idempotency.models import IdempotencyRecord
 from gateway.jobs.models import Job
 from gateway.partners.models import Partner, PartnerApplication, PartnerKey
+from gateway.settlement.ledger.models import LedgerEntry, LedgerJournal
 from gateway.staff.models import StaffUser
 
 __all__ = [
@@ -12,6 +14,8 @@ __all__ = [
     "GatewaySigningKey",
     "IdempotencyRecord",
     "Job",
+    "LedgerEntry",
+    "LedgerJournal",
     "Partner",
     "PartnerApplication",
     "PartnerKey",

@@ -1,1 +1,1 @@
-"""Partner authentication: OAuth2 client credentials, RFC 9421 signatures, the gateway's own keys."""
+"""Partner authentication: OAuth2 client credentials, RFC 9421 signatures, gateway keys."""

@@ -1,1 +1,1 @@
-"""Partner onboarding: applications under maker-checker, partners, credentials and keys (DESIGN §5)."""
+"""Partner onboarding: maker-checker applications, partners, credentials and keys (DESIGN §5)."""

@@ -44,7 +44,9 @@ class PartnerApplication(SQLModel, table=True):
     webhook_url: str | None = Field(default=None, max_length=2048)
     jwks: dict[str, Any] = Field(sa_type=sa.JSON)
     scenario_profile: dict[str, Any] = Field(default_factory=dict, sa_type=sa.JSON)
-    pii: str = Field(sa_type=sa.Text, description="encrypted JSON: representative, contact, account number")
+    pii: str = Field(
+        sa_type=sa.Text, description="encrypted JSON: representative, contact, account number"
+    )
     review_recommendation: str | None = Field(default=None, max_length=16)
     review_note: str | None = Field(default=None, max_length=2000)
     reviewed_by: str | None = Field(default=None, max_length=40)

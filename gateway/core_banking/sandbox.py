@@ -1,0 +1,430 @@
+"""The sandbox core: the default core bank, kept in the gateway's own database (DESIGN §2, §6).
+
+It implements :class:`~gateway.core_banking.port.CoreBanking` inside the caller's transaction (it
+only flushes; the caller commits), plus what only a sandbox offers: bank-side internal accounts,
+deposits for demos and tests, freezing, and a balance query. It enforces what a real core would:
+idempotent references (a unique constraint), balances that never go negative (a check
+constraint), frozen accounts, and the Class II day and year caps on the Asia/Shanghai calendar.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable, Iterable
+from datetime import date, datetime
+from typing import Any, Literal
+
+import msgspec
+import sqlalchemy as sa
+import structlog
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import SQLModel, col, select
+from stdnum import luhn
+
+from gateway.clock import business_date_of
+from gateway.core_banking.models import (
+    AccountKind,
+    AccountStatus,
+    MovementKind,
+    SandboxAccount,
+    SandboxMovement,
+)
+from gateway.core_banking.port import (
+    CLASS_II_DAILY_LIMIT,
+    CLASS_II_YEARLY_LIMIT,
+    AccountResult,
+    CoreBankingRejected,
+    CoreBankingUnavailable,
+    ErrorCode,
+    MoneyResult,
+    MoneyStatus,
+    ReferenceConflict,
+    check_amount,
+)
+from gateway.db import utcnow
+from gateway.errors import NotFound
+from gateway.money import Fen
+from gateway.pii import mask_name
+
+PERSONAL_PREFIX = "6222"
+INTERNAL_PREFIX = "9100"
+DEPOSIT_PURPOSE = "sandbox deposit"
+log = structlog.get_logger(__name__)
+Instruction = tuple[str, str | None, str | None, Fen]  # kind, from, to, amount
+
+
+class AccountState(msgspec.Struct, frozen=True, kw_only=True):
+    """What the sandbox's balance query answers."""
+
+    account_no: str
+    kind: AccountKind
+    status: AccountStatus
+    balance: Fen
+    currency: Literal["CNY"] = "CNY"
+
+
+class SandboxAccountNotFound(NotFound):
+    code = "account_not_found"
+
+
+def new_account_no(prefix: str) -> str:
+    """A 19-digit account number: 4-digit prefix, 14 random digits, a Luhn check digit."""
+    body = f"{prefix}{secrets.randbelow(10**14):014d}"
+    return body + luhn.calc_check_digit(body)
+
+
+def _insert_once(
+    session: AsyncSession, table: type[SQLModel], values: dict[str, Any], key: str | None
+) -> sa.Insert:
+    """``INSERT … ON CONFLICT DO NOTHING``: of two concurrent twins the second waits for the
+    first and inserts nothing, without an error that would abort the caller's transaction (and
+    without a savepoint, which pysqlite cannot nest safely). ``key`` limits it to one column."""
+    targets = [key] if key else None
+    if session.get_bind().dialect.name == "postgresql":
+        return (
+            postgresql.insert(table).values(values).on_conflict_do_nothing(index_elements=targets)
+        )
+    return sqlite.insert(table).values(values).on_conflict_do_nothing(index_elements=targets)
+
+
+def _result(movement: SandboxMovement) -> MoneyResult:
+    if movement.error_code is None:
+        return MoneyResult.succeeded(movement.reference, movement.amount, movement.core_reference)
+    return MoneyResult.failed(
+        movement.reference,
+        movement.amount,
+        ErrorCode(movement.error_code),
+        movement.core_reference,
+    )
+
+
+def _state(account: SandboxAccount) -> AccountState:
+    return AccountState(
+        account_no=account.account_no,
+        kind=AccountKind(account.kind),
+        status=AccountStatus(account.status),
+        balance=account.balance,
+    )
+
+
+class SandboxCore:
+    """The core bank on one session; a fresh instance per unit of work (STYLE 4).
+
+    ``clock`` exists so tests can stand on either side of an Asia/Shanghai midnight.
+    """
+
+    def __init__(self, session: AsyncSession, *, clock: Callable[[], datetime] = utcnow) -> None:
+        self._session = session
+        self._clock = clock
+
+    # -- accounts ---------------------------------------------------------------------------
+
+    async def open_account(
+        self,
+        *,
+        reference: str,
+        customer_ref: str,
+        name: str,
+        id_number_hash: str,
+        bound_account_no: str | None = None,
+    ) -> AccountResult:
+        """Open a personal Class II account, or answer ``existing`` with the one the person
+        already holds (one per person per bank, enforced by a unique index)."""
+        values = {
+            "reference": reference,
+            "kind": AccountKind.PERSONAL_CLASS_II.value,
+            "customer_ref": customer_ref,
+            "holder_name_masked": mask_name(name),
+            "id_number_hash": id_number_hash,
+            "bound_account_no": bound_account_no,
+        }
+        return await self._open(values, PERSONAL_PREFIX)
+
+    async def open_internal_account(self, *, reference: str, name: str) -> AccountResult:
+        """A bank-side account (a partner's settlement account, a subsidy pool): no Class II
+        caps. Its name is a company's, not personal data, so it is kept as given."""
+        values = {
+            "reference": reference,
+            "kind": AccountKind.INTERNAL.value,
+            "holder_name_masked": name,
+        }
+        return await self._open(values, INTERNAL_PREFIX)
+
+    async def _open(self, values: dict[str, Any], prefix: str) -> AccountResult:
+        found = await self._opened(values)
+        if found is not None:
+            return found
+        now = self._clock()
+        row = values | {"account_no": new_account_no(prefix), "created_at": now, "updated_at": now}
+        stmt = _insert_once(self._session, SandboxAccount, row, key=None)
+        inserted = await self._session.scalar(stmt.returning(col(SandboxAccount.account_no)))
+        if inserted is None:  # a concurrent twin won the reference or the person
+            found = await self._opened(values)
+            if found is None:  # the random account number itself clashed
+                raise CoreBankingUnavailable("Account number clash; retry the same reference.")
+            return found
+        log.info("sandbox_core.account_opened", reference=values["reference"], kind=values["kind"])
+        return AccountResult(reference=values["reference"], account_no=inserted, status="opened")
+
+    async def _opened(self, values: dict[str, Any]) -> AccountResult | None:
+        """The answer already due for this opening: a replay of its reference, or the person's
+        existing account."""
+        reference = values["reference"]
+        by_reference = await self._session.scalar(
+            select(SandboxAccount).where(col(SandboxAccount.reference) == reference)
+        )
+        if by_reference is not None:
+            fields = ("kind", "customer_ref", "id_number_hash")
+            if any(getattr(by_reference, k) != values.get(k) for k in fields):
+                raise ReferenceConflict(f"Reference {reference!r} opened another account.")
+            return AccountResult(
+                reference=reference, account_no=by_reference.account_no, status="opened"
+            )
+        person = values.get("id_number_hash")
+        if person is None:
+            return None
+        holder = await self._session.scalar(
+            select(SandboxAccount).where(col(SandboxAccount.id_number_hash) == person)
+        )
+        if holder is None:
+            return None
+        return AccountResult(reference=reference, account_no=holder.account_no, status="existing")
+
+    async def account(self, account_no: str) -> AccountState:
+        """The balance query."""
+        account = await self._session.scalar(
+            select(SandboxAccount)
+            .where(col(SandboxAccount.account_no) == account_no)
+            .execution_options(populate_existing=True)
+        )
+        if account is None:
+            raise SandboxAccountNotFound("No such sandbox account.")
+        return _state(account)
+
+    async def freeze(self, account_no: str) -> AccountState:
+        return await self._set_status(account_no, AccountStatus.FROZEN)
+
+    async def unfreeze(self, account_no: str) -> AccountState:
+        return await self._set_status(account_no, AccountStatus.ACTIVE)
+
+    async def _set_status(self, account_no: str, status: AccountStatus) -> AccountState:
+        await self._session.execute(
+            sa.update(SandboxAccount)
+            .where(col(SandboxAccount.account_no) == account_no)
+            .values(status=status.value, updated_at=self._clock())
+            .execution_options(synchronize_session=False)
+        )
+        state = await self.account(account_no)
+        log.info("sandbox_core.account_status_set", account_no=account_no, status=status.value)
+        return state
+
+    # -- money ------------------------------------------------------------------------------
+
+    async def debit(
+        self, *, reference: str, account_no: str, amount: Fen, purpose: str
+    ) -> MoneyResult:
+        return await self._move(MovementKind.DEBIT, reference, account_no, None, amount, purpose)
+
+    async def credit(
+        self, *, reference: str, account_no: str, amount: Fen, purpose: str
+    ) -> MoneyResult:
+        return await self._move(MovementKind.CREDIT, reference, None, account_no, amount, purpose)
+
+    async def transfer(
+        self, *, reference: str, from_account: str, to_account: str, amount: Fen, purpose: str
+    ) -> MoneyResult:
+        if from_account == to_account:
+            raise CoreBankingRejected("A transfer needs two accounts.", reason="same_account")
+        return await self._move(
+            MovementKind.TRANSFER, reference, from_account, to_account, amount, purpose
+        )
+
+    async def deposit(self, *, reference: str, account_no: str, amount: Fen) -> MoneyResult:
+        """Fund an account for demos and tests: a credit with the sandbox's deposit purpose."""
+        return await self.credit(
+            reference=reference, account_no=account_no, amount=amount, purpose=DEPOSIT_PURPOSE
+        )
+
+    async def get_transfer(self, reference: str) -> MoneyResult | None:
+        movement = await self._movement(reference)
+        return None if movement is None else _result(movement)
+
+    async def _movement(self, reference: str) -> SandboxMovement | None:
+        return await self._session.scalar(
+            select(SandboxMovement).where(col(SandboxMovement.reference) == reference)
+        )
+
+    async def _move(
+        self,
+        kind: MovementKind,
+        reference: str,
+        source_no: str | None,
+        target_no: str | None,
+        amount: Fen,
+        purpose: str,
+    ) -> MoneyResult:
+        check_amount(amount)
+        instruction = (kind.value, source_no, target_no, amount)
+        recorded = await self._movement(reference)
+        if recorded is not None:
+            return _replayed(recorded, instruction)
+        accounts = await self._lock(n for n in (source_no, target_no) if n is not None)
+        source = accounts.get(source_no or "")
+        target = accounts.get(target_no or "")
+        now = self._clock()
+        today = business_date_of(now)
+        limited = False
+        error = _refusal(kind, source_no, source, target_no, target)
+        if error is None and source is not None:
+            limited = _counts_toward_caps(kind, source, target_no)
+            if limited and await self._over_caps(source.account_no, amount, today):
+                error = ErrorCode.LIMIT_EXCEEDED
+            elif source.balance < amount:
+                error = ErrorCode.INSUFFICIENT_FUNDS
+        movement = SandboxMovement(
+            core_reference=f"SBX{today:%Y%m%d}{secrets.token_hex(6).upper()}",
+            reference=reference,
+            kind=kind.value,
+            from_account=source_no,
+            to_account=target_no,
+            amount=amount,
+            purpose=purpose[:200],
+            status=(MoneyStatus.FAILED if error else MoneyStatus.SUCCEEDED).value,
+            error_code=error.value if error else None,
+            limited=limited and error is None,
+            business_date=today,
+            created_at=now,
+        )
+        if not await self._record(movement):
+            # A concurrent twin recorded this reference while we waited for the account lock.
+            twin = await self._movement(reference)
+            if twin is None:
+                raise CoreBankingUnavailable("Reference is being recorded; retry it.")
+            return _replayed(twin, instruction)
+        if error is None:
+            if source is not None:
+                await self._add(source.account_no, -amount, now)
+            if target is not None:
+                await self._add(target.account_no, amount, now)
+        log.info(
+            "sandbox_core.movement_recorded",
+            reference=reference,
+            kind=kind.value,
+            amount=amount,
+            status=movement.status,
+            error_code=movement.error_code,
+        )
+        return _result(movement)
+
+    async def _record(self, movement: SandboxMovement) -> bool:
+        """Insert unless the reference is taken; ``True`` when this call recorded it."""
+        stmt = _insert_once(self._session, SandboxMovement, movement.model_dump(), key="reference")
+        return (
+            await self._session.scalar(stmt.returning(col(SandboxMovement.reference))) is not None
+        )
+
+    async def _lock(self, account_nos: Iterable[str]) -> dict[str, SandboxAccount]:
+        """Bump each account's version, in account-number order so two transfers in opposite
+        directions cannot deadlock, then read it fresh: the bump holds the lock to commit."""
+        locked: dict[str, SandboxAccount] = {}
+        for account_no in sorted(set(account_nos)):
+            where = col(SandboxAccount.account_no) == account_no
+            await self._session.execute(
+                sa.update(SandboxAccount)
+                .where(where)
+                .values(version=col(SandboxAccount.version) + 1)
+                .execution_options(synchronize_session=False)
+            )
+            account = await self._session.scalar(
+                select(SandboxAccount).where(where).execution_options(populate_existing=True)
+            )
+            if account is not None:
+                locked[account_no] = account
+        return locked
+
+    async def _over_caps(self, account_no: str, amount: Fen, today: date) -> bool:
+        """Would ``amount`` break the Class II day or year cap, counting succeeded capped
+        outflows on the Asia/Shanghai calendar?"""
+        business_date = col(SandboxMovement.business_date)
+        amounts = col(SandboxMovement.amount)
+        day = sa.func.sum(sa.case((business_date == today, amounts), else_=0))
+        year = sa.func.sum(amounts)
+        row = (
+            await self._session.execute(
+                select(_as_int(day), _as_int(year)).where(
+                    col(SandboxMovement.from_account) == account_no,
+                    col(SandboxMovement.limited).is_(True),
+                    business_date.between(date(today.year, 1, 1), today),
+                )
+            )
+        ).one()
+        spent_today, spent_this_year = row
+        return (
+            spent_today + amount > CLASS_II_DAILY_LIMIT
+            or spent_this_year + amount > CLASS_II_YEARLY_LIMIT
+        )
+
+    async def _add(self, account_no: str, delta: Fen, now: datetime) -> None:
+        await self._session.execute(
+            sa.update(SandboxAccount)
+            .where(col(SandboxAccount.account_no) == account_no)
+            .values(balance=col(SandboxAccount.balance) + delta, updated_at=now)
+            .execution_options(synchronize_session=False)
+        )
+
+
+def _as_int(total: sa.ColumnElement[Any]) -> sa.Cast[int]:
+    # PostgreSQL widens SUM(bigint) to numeric; cast back so both engines answer an int.
+    return sa.cast(sa.func.coalesce(total, 0), sa.BigInteger)
+
+
+def _replayed(recorded: SandboxMovement, instruction: Instruction) -> MoneyResult:
+    """The first outcome again, if the reference is re-sent with the same instruction."""
+    sent = (recorded.kind, recorded.from_account, recorded.to_account, recorded.amount)
+    if sent != instruction:
+        raise ReferenceConflict(f"Reference {recorded.reference!r} was used for another movement.")
+    return _result(recorded)
+
+
+def _counts_toward_caps(kind: MovementKind, source: SandboxAccount, target_no: str | None) -> bool:
+    """Class II caps cover spending (debits) and transfers to anything but the bound account."""
+    if source.kind != AccountKind.PERSONAL_CLASS_II:
+        return False
+    return kind is MovementKind.DEBIT or (
+        kind is MovementKind.TRANSFER and target_no != source.bound_account_no
+    )
+
+
+def _refusal(
+    kind: MovementKind,
+    source_no: str | None,
+    source: SandboxAccount | None,
+    target_no: str | None,
+    target: SandboxAccount | None,
+) -> ErrorCode | None:
+    """The refusals that need no arithmetic, in the order a core checks them."""
+    if source_no is not None and source is None:
+        return ErrorCode.ACCOUNT_NOT_FOUND
+    if source is not None and source.status == AccountStatus.FROZEN:
+        return ErrorCode.ACCOUNT_FROZEN
+    # A transfer to the bound account (a Class I account, usually at another bank) may leave
+    # this core; any other destination must be an account here.
+    leaves_bank = (
+        kind is MovementKind.TRANSFER
+        and source is not None
+        and target_no == source.bound_account_no
+    )
+    if target_no is not None and target is None and not leaves_bank:
+        return ErrorCode.ACCOUNT_NOT_FOUND
+    return None
+
+
+async def fund_account(
+    session: AsyncSession, *, account_no: str, amount: Fen, reference: str
+) -> MoneyResult:
+    """The service behind the admin deposit route (DESIGN §6): fund a sandbox account in the
+    caller's transaction. ``reference`` makes a retried request deposit once."""
+    return await SandboxCore(session).deposit(
+        reference=reference, account_no=account_no, amount=amount
+    )

@@ -1,0 +1,1 @@
+"""Settlement: the double-entry ledger, daily settlement, statements and reconciliation (§10)."""
