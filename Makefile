@@ -21,8 +21,8 @@ ci:  ## everything CI runs: lint, types, OpenAPI drift, tests on SQLite and Post
 	bash .ci/run
 
 lint: $(BIN)/gateway
-	$(BIN)/ruff check gateway tests bench migrations/env.py
-	$(BIN)/ruff format --check gateway tests bench migrations/env.py
+	$(BIN)/ruff check gateway tests bench docs migrations/env.py
+	$(BIN)/ruff format --check gateway tests bench docs migrations/env.py
 	$(BIN)/mypy gateway
 
 openapi: $(BIN)/gateway

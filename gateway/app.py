@@ -18,7 +18,6 @@ from redis.asyncio import Redis
 from gateway import __version__
 from gateway.audit.routes import list_audit
 from gateway.auth.front_door import partner_router, release_reservation, replay_response
-from gateway.auth.keys import load_key_ring
 from gateway.auth.nonces import DatabaseNonceStore, RedisNonceStore
 from gateway.auth.oauth import token_endpoint
 from gateway.db import create_engine, provide_session, session_factory
@@ -31,6 +30,7 @@ from gateway.ops.routes import health, ready
 from gateway.partners import routes as partner_routes
 from gateway.pii import PiiVault
 from gateway.ratelimit import LimitStore, MemoryLimitStore, RedisLimitStore
+from gateway.services import open_services
 from gateway.settings import Settings, get_settings
 from gateway.settlement.ledger.routes import get_trial_balance
 from gateway.staff.routes import create_session
@@ -58,22 +58,25 @@ def create_app(settings: Settings | None = None) -> Litestar:
         app.state.engine = engine
         app.state.session_factory = session_factory(engine)
         app.state.limits, redis = _limit_store(settings)
-        app.state.nonces = RedisNonceStore(redis) if redis else DatabaseNonceStore(app.state.session_factory)
-        app.state.services = {}
-        async with app.state.session_factory() as session:
-            app.state.key_ring = await load_key_ring(session, vault)
-            await session.commit()
+        app.state.nonces = (
+            RedisNonceStore(redis) if redis else DatabaseNonceStore(app.state.session_factory)
+        )
         stop = asyncio.Event()
         worker_task = None
-        if settings.workers_in_process:
-            worker = Worker(app.state.session_factory, settings, app.state.services)
-            worker_task = asyncio.create_task(worker.run_forever(stop))
         try:
-            yield
+            async with open_services(settings, app.state.session_factory, vault) as services:
+                app.state.services = services
+                app.state.key_ring = services["key_ring"]
+                if settings.workers_in_process:
+                    worker = Worker(app.state.session_factory, settings, services)
+                    worker_task = asyncio.create_task(worker.run_forever(stop))
+                try:
+                    yield
+                finally:
+                    stop.set()
+                    if worker_task is not None:
+                        await worker_task
         finally:
-            stop.set()
-            if worker_task is not None:
-                await worker_task
             if redis is not None:
                 await redis.aclose()  # type: ignore[attr-defined]
             await engine.dispose()

@@ -54,18 +54,29 @@ def serve(host: str, port: int, workers: int) -> None:
 @main.command()
 def worker() -> None:
     """Run job workers only (scale-out: any number of these beside the servers)."""
+    from gateway.handlers import register_all  # noqa: PLC0415
     from gateway.jobs.worker import Worker  # noqa: PLC0415  (keeps `gateway --help` fast)
+    from gateway.logging import configure_logging  # noqa: PLC0415
+    from gateway.pii import PiiVault  # noqa: PLC0415
+    from gateway.services import open_services  # noqa: PLC0415
+
+    register_all()
 
     settings = _settings()
 
     async def run() -> None:
+        configure_logging(settings.resolved_log_format, settings.log_level)
         engine = create_engine(settings)
+        sessions = session_factory(engine)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
         try:
-            await Worker(session_factory(engine), settings, {}).run_forever(stop)
+            async with open_services(
+                settings, sessions, PiiVault(settings.pii_key_bytes)
+            ) as services:
+                await Worker(sessions, settings, services).run_forever(stop)
         finally:
             await engine.dispose()
 

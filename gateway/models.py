@@ -3,14 +3,27 @@
 from gateway.audit.models import AuditRecord
 from gateway.auth.models import GatewaySigningKey, UsedNonce
 from gateway.core_banking.models import SandboxAccount, SandboxMovement  # noqa: F401
+from gateway.customers.models import (
+    AccountBatch,
+    AccountBatchItem,
+    Customer,
+    CustomerLink,
+    Touchpoint,
+)
 from gateway.idempotency.models import IdempotencyRecord
 from gateway.jobs.models import Job
+from gateway.notifications.models import Event, WebhookDelivery
 from gateway.partners.models import Partner, PartnerApplication, PartnerKey
 from gateway.settlement.ledger.models import LedgerEntry, LedgerJournal
 from gateway.staff.models import StaffUser
 
 __all__ = [
+    "AccountBatch",
+    "AccountBatchItem",
     "AuditRecord",
+    "Customer",
+    "CustomerLink",
+    "Event",
     "GatewaySigningKey",
     "IdempotencyRecord",
     "Job",
@@ -20,5 +33,7 @@ __all__ = [
     "PartnerApplication",
     "PartnerKey",
     "StaffUser",
+    "Touchpoint",
     "UsedNonce",
+    "WebhookDelivery",
 ]

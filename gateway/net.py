@@ -38,7 +38,9 @@ def _is_public(addr: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
 
 
 def _reject(field: str, message: str) -> ValidationFailed:
-    return ValidationFailed(message, code="url_not_allowed", errors=[FieldError(field, "url_not_allowed", message)])
+    return ValidationFailed(
+        message, code="url_not_allowed", errors=[FieldError(field, "url_not_allowed", message)]
+    )
 
 
 async def _resolve(host: str, port: int) -> list[ipaddress.IPv4Address | ipaddress.IPv6Address]:

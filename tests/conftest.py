@@ -8,18 +8,19 @@ log's row triggers).
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import contextlib
 import os
 import secrets
 import shutil
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
-from typing import Any
 
+import httpx
 import pytest
 import sqlalchemy as sa
 from litestar import Litestar
-from litestar.testing import AsyncTestClient
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 import gateway.models  # noqa: F401  (complete metadata for truncation)
@@ -91,9 +92,41 @@ def app(settings: Settings, sessions: async_sessionmaker[AsyncSession]) -> Lites
     return create_app(settings)
 
 
+@contextlib.asynccontextmanager
+async def serve_in_process(app: Litestar) -> AsyncIterator[httpx.AsyncClient]:
+    """An HTTP client for ``app`` whose requests really run concurrently.
+
+    Litestar's AsyncTestClient serialises requests (which would hide races) and runs the app on
+    another event loop; here the lifespan and every request run on the test's own loop.
+    """
+    started, stop = asyncio.Event(), asyncio.Event()
+
+    async def run_lifespan() -> None:
+        # Entered and exited in one task: the lifespan holds an anyio task group, and pytest
+        # runs a fixture's setup and teardown in different tasks.
+        async with app.lifespan():
+            started.set()
+            await stop.wait()
+
+    lifespan = asyncio.create_task(run_lifespan())
+    await asyncio.wait(
+        [lifespan, asyncio.create_task(started.wait())], return_when="FIRST_COMPLETED"
+    )
+    if lifespan.done():
+        lifespan.result()  # start-up failed: raise its error here
+    try:
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://testserver.local"
+        ) as c:
+            yield c
+    finally:
+        stop.set()
+        await lifespan
+
+
 @pytest.fixture
-async def client(app: Litestar) -> AsyncIterator[AsyncTestClient[Litestar]]:
-    async with AsyncTestClient(app=app) as c:
+async def client(app: Litestar) -> AsyncIterator[httpx.AsyncClient]:
+    async with serve_in_process(app) as c:
         yield c
 
 
@@ -101,7 +134,7 @@ class StaffFactory:
     """Creates staff users and signs them in through the real sessions endpoint."""
 
     def __init__(
-        self, sessions: async_sessionmaker[AsyncSession], client: AsyncTestClient[Any]
+        self, sessions: async_sessionmaker[AsyncSession], client: httpx.AsyncClient
     ) -> None:
         self._sessions = sessions
         self._client = client
@@ -121,5 +154,5 @@ class StaffFactory:
 
 
 @pytest.fixture
-def staff(sessions: async_sessionmaker[AsyncSession], client: AsyncTestClient[Any]) -> StaffFactory:
+def staff(sessions: async_sessionmaker[AsyncSession], client: httpx.AsyncClient) -> StaffFactory:
     return StaffFactory(sessions, client)

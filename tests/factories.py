@@ -30,7 +30,9 @@ def fake_account_no(rng: random.Random) -> str:
     return "6222" + "".join(rng.choice("0123456789") for _ in range(15))
 
 
-def keypair(kind: str = "ed25519", kid: str | None = None) -> tuple[dict[str, object], dict[str, object]]:
+def keypair(
+    kind: str = "ed25519", kid: str | None = None
+) -> tuple[dict[str, object], dict[str, object]]:
     """A (private JWK, public JWK) pair with a ``kid``."""
     if kind == "ed25519":
         key = OKPKey.generate_key("Ed25519")

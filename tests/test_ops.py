@@ -6,10 +6,11 @@ import asyncio
 from typing import Any
 
 import sqlalchemy as sa
-from litestar.testing import AsyncTestClient
+from litestar import Litestar
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from gateway.app import create_app
+from gateway.db import create_engine, session_factory
+from gateway.migrate import head_revisions
 from gateway.settings import Settings
 
 
@@ -31,26 +32,31 @@ async def test_not_ready_when_schema_behind(
     async with sessions() as s:
         await s.execute(sa.text("UPDATE alembic_version SET version_num = 'behind'"))
         await s.commit()
-    resp = await client.get("/ready")
+    try:
+        resp = await client.get("/ready")
+    finally:
+        async with sessions() as s:
+            await s.execute(
+                sa.text("UPDATE alembic_version SET version_num = :v"), {"v": min(head_revisions())}
+            )
+            await s.commit()
     assert resp.status_code == 503
     assert resp.json()["code"] == "schema_not_at_head"
-    async with sessions() as s:
-        from gateway.migrate import head_revisions  # noqa: PLC0415
-
-        await s.execute(
-            sa.text("UPDATE alembic_version SET version_num = :v"), {"v": min(head_revisions())}
-        )
-        await s.commit()
 
 
-async def test_not_ready_when_database_unreachable(settings: Settings, tmp_path: Any) -> None:
-    broken = settings.model_copy(
+async def test_not_ready_when_database_unreachable(
+    client: Any, app: Litestar, settings: Settings, tmp_path: Any
+) -> None:
+    lost = settings.model_copy(
         update={"database_url": f"sqlite+aiosqlite:///{tmp_path}/missing/dir/x.db"}
     )
-    async with AsyncTestClient(app=create_app(broken)) as c:
-        resp = await c.get("/ready")
+    engine = create_engine(lost)
+    app.state.session_factory = session_factory(engine)  # the database goes away while serving
+    resp = await client.get("/ready")
+    await engine.dispose()
     assert resp.status_code == 503
     assert resp.json()["code"] == "database_unavailable"
+    assert (await client.get("/health")).status_code == 200
 
 
 async def test_metrics_are_prometheus_text(client: Any) -> None:

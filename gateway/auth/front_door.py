@@ -34,8 +34,8 @@ from gateway.staff.guards import bearer_token
 
 # The reservation of the POST being handled, with the request's state (where the request's
 # database session lives): ``after_request`` hooks receive only the response.
-_pending: contextvars.ContextVar[tuple[idempotency.Reservation, Any] | None] = contextvars.ContextVar(
-    "idempotency_pending", default=None
+_pending: contextvars.ContextVar[tuple[idempotency.Reservation, Any] | None] = (
+    contextvars.ContextVar("idempotency_pending", default=None)
 )
 
 
@@ -78,12 +78,16 @@ def _usable(key: PartnerKey) -> bool:
     return key.status != KeyStatus.RETIRED
 
 
-async def partner_guard(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> None:
+async def partner_guard(
+    connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler
+) -> None:
     app_state = connection.app.state
     settings: Settings = app_state.settings
     raw_token = bearer_token(connection)  # type: ignore[arg-type]
     if raw_token is None:
-        raise Unauthorized("Send an access token from /v1/oauth/token as a Bearer token.", code="token_missing")
+        raise Unauthorized(
+            "Send an access token from /v1/oauth/token as a Bearer token.", code="token_missing"
+        )
     token = verify_access_token(app_state.key_ring, settings.public_url, raw_token)
     scope = handler.opt.get("scope")
     if scope and scope not in token.scopes:
@@ -121,7 +125,10 @@ async def partner_guard(connection: ASGIConnection[Any, Any, Any, Any], handler:
     if connection.scope["method"] == "POST" and handler.opt.get("idempotent", True):  # type: ignore[typeddict-item]
         key = idempotency.check_key(connection.headers.get(idempotency.HEADER))
         print_ = idempotency.fingerprint(
-            "POST", connection.scope["path"], connection.scope.get("query_string", b"").decode("latin-1"), body
+            "POST",
+            connection.scope["path"],
+            connection.scope.get("query_string", b"").decode("latin-1"),
+            body,
         )
         reservation = await idempotency.begin(sessions, partner.id, key, print_)
         _pending.set((reservation, connection.state))
@@ -146,7 +153,8 @@ async def store_idempotent_response(response: Response[Any]) -> Response[Any]:
         raise RuntimeError("idempotent partner POST handlers must take db_session")
     media_type = str(response.media_type)
     body = response.render(response.content, media_type, default_serializer)
-    stored = idempotency.StoredResponse(response.status_code, {"content-type": media_type}, body)
+    status = response.status_code or 200
+    stored = idempotency.StoredResponse(status, {"content-type": media_type}, body)
     await idempotency.complete(session, reservation, stored)
     return response
 
@@ -172,7 +180,9 @@ def partner_router(path: str, handlers: Sequence[Any]) -> Router:
     )
 
 
-def replay_response(_: Request[Any, Any, Any], exc: idempotency.IdempotentReplay) -> Response[bytes]:
+def replay_response(
+    _: Request[Any, Any, Any], exc: idempotency.IdempotentReplay
+) -> Response[bytes]:
     stored = exc.response
     return Response(
         stored.body,
@@ -180,4 +190,3 @@ def replay_response(_: Request[Any, Any, Any], exc: idempotency.IdempotentReplay
         media_type=stored.headers.get("content-type", "application/json"),
         headers={idempotency.REPLAYED_HEADER: "true"},
     )
-

@@ -34,7 +34,7 @@ class KeyRing:
     public: KeySet
 
     def jwks(self) -> dict[str, Any]:
-        return self.public.as_dict(private=False)
+        return dict(self.public.as_dict(private=False))
 
     def private_jwk(self) -> dict[str, Any]:
         return {**self.private.as_dict(private=True), "kid": self.kid}
@@ -55,15 +55,23 @@ def _new_key(vault: PiiVault, status: str) -> GatewaySigningKey:
 async def load_key_ring(session: AsyncSession, vault: PiiVault) -> KeyRing:
     """Load the ring, creating the first key when there is none (first start of a deployment)."""
     rows = list(
-        (await session.scalars(select(GatewaySigningKey).where(col(GatewaySigningKey.status) != "retired"))).all()
+        (
+            await session.scalars(
+                select(GatewaySigningKey).where(col(GatewaySigningKey.status) != "retired")
+            )
+        ).all()
     )
     if not any(r.status == "active" for r in rows):
         first = _new_key(vault, "active")
         session.add(first)
         await session.flush()
         rows.append(first)
-    active = max((r for r in rows if r.status == "active"), key=lambda r: r.activated_at or r.created_at)
-    private = OKPKey.import_key(json.loads(vault.decrypt(active.private_jwk, context=_SEAL_CONTEXT)))
+    active = max(
+        (r for r in rows if r.status == "active"), key=lambda r: r.activated_at or r.created_at
+    )
+    private = OKPKey.import_key(
+        json.loads(vault.decrypt(active.private_jwk, context=_SEAL_CONTEXT))
+    )
     public = KeySet([OKPKey.import_key(r.public_jwk) for r in rows])
     return KeyRing(kid=active.kid, private=private, public=public)
 
@@ -74,7 +82,9 @@ async def rotate(session: AsyncSession, vault: PiiVault) -> str:
     Run it once, wait longer than caches of the JWKS live, run it again: the old active key becomes
     ``published`` (still verifiable) until an operator retires it after its tokens expired (15 min).
     """
-    pending = await session.scalar(select(GatewaySigningKey).where(col(GatewaySigningKey.status) == "next"))
+    pending = await session.scalar(
+        select(GatewaySigningKey).where(col(GatewaySigningKey.status) == "next")
+    )
     if pending is None:
         key = _new_key(vault, "next")
         session.add(key)

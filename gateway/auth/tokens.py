@@ -29,7 +29,9 @@ class PartnerToken:
     expires_at: int
 
 
-def issue_access_token(ring: KeyRing, issuer: str, partner_id: str, client_id: str, scopes: list[str]) -> str:
+def issue_access_token(
+    ring: KeyRing, issuer: str, partner_id: str, client_id: str, scopes: list[str]
+) -> str:
     now = int(time.time())
     claims = {
         "iss": issuer,
@@ -41,7 +43,9 @@ def issue_access_token(ring: KeyRing, issuer: str, partner_id: str, client_id: s
         "exp": now + ACCESS_TOKEN_TTL,
         "jti": new_id("evt")[4:],
     }
-    return jwt.encode({"alg": ALGORITHM, "kid": ring.kid, "typ": TOKEN_TYPE}, claims, ring.private, [ALGORITHM])
+    return jwt.encode(
+        {"alg": ALGORITHM, "kid": ring.kid, "typ": TOKEN_TYPE}, claims, ring.private, [ALGORITHM]
+    )
 
 
 def verify_access_token(ring: KeyRing, issuer: str, token: str) -> PartnerToken:
@@ -50,7 +54,11 @@ def verify_access_token(ring: KeyRing, issuer: str, token: str) -> PartnerToken:
     except (JoseError, ValueError) as e:
         raise InvalidToken("The access token is not valid.") from e
     claims: dict[str, Any] = decoded.claims
-    if decoded.header.get("typ") != TOKEN_TYPE or claims.get("iss") != issuer or claims.get("aud") != issuer:
+    if (
+        decoded.header.get("typ") != TOKEN_TYPE
+        or claims.get("iss") != issuer
+        or claims.get("aud") != issuer
+    ):
         raise InvalidToken("The access token is not valid.")
     if int(claims.get("exp", 0)) <= time.time():
         raise Unauthorized("The access token has expired.", code="token_expired")

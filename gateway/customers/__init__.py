@@ -1,1 +1,1 @@
-"""Customers: single and batch account opening through the core bank, with a PII vault (DESIGN §6)."""
+"""Customers: single and batch account opening through the core bank (DESIGN §6)."""

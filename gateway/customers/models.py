@@ -38,7 +38,7 @@ class Customer(SQLModel, table=True):
     phone: str = Field(sa_type=sa.Text)
     account_no: str = Field(sa_type=sa.Text)
     birth_date: date
-    acquired_by: str = Field(max_length=40, index=True)
+    acquired_by: str | None = Field(default=None, max_length=40, index=True)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 
@@ -49,7 +49,9 @@ class CustomerLink(SQLModel, table=True):
     __table_args__ = (sa.UniqueConstraint("partner_id", "external_ref"),)
 
     partner_id: str = Field(primary_key=True, max_length=40)
-    customer_id: str = Field(primary_key=True, foreign_key="customers.id", max_length=40, index=True)
+    customer_id: str = Field(
+        primary_key=True, foreign_key="customers.id", max_length=40, index=True
+    )
     external_ref: str | None = Field(default=None, max_length=128)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 

@@ -10,12 +10,12 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import date, datetime
-from zoneinfo import ZoneInfo
 
 from stdnum.cn import ric
 from stdnum.exceptions import ValidationError as StdnumError
 
-SHANGHAI = ZoneInfo("Asia/Shanghai")
+from gateway.clock import SHANGHAI, business_date_of
+
 MINOR_AGE = 16
 MOBILE = re.compile(r"^1[3-9]\d{9}$")
 # Han characters (with the middle dot of minority names) or Latin letters with spaces.
@@ -28,9 +28,9 @@ class RowError:
     message: str
 
 
-def business_date(at: datetime | None = None) -> date:
-    """The Asia/Shanghai calendar date of ``at`` (now by default)."""
-    return (at or datetime.now(SHANGHAI)).astimezone(SHANGHAI).date()
+def today() -> date:
+    """Today's business date (Asia/Shanghai)."""
+    return business_date_of(datetime.now(SHANGHAI))
 
 
 def age_on(birth: date, day: date) -> int:
@@ -44,12 +44,18 @@ def check_identity(name: str, id_number: str, phone: str, today: date) -> RowErr
     try:
         compact = ric.validate(id_number)
     except StdnumError:
-        return RowError("id_number_invalid", "The resident ID number fails its checksum or birth date.")
+        return RowError(
+            "id_number_invalid", "The resident ID number fails its checksum or birth date."
+        )
     birth = ric.get_birth_date(compact)
     if birth > today:
-        return RowError("id_number_invalid", "The resident ID number has a birth date in the future.")
+        return RowError(
+            "id_number_invalid", "The resident ID number has a birth date in the future."
+        )
     if age_on(birth, today) < MINOR_AGE:
-        return RowError("minor_requires_guardian", "Applicants under 16 must open in a branch with a guardian.")
+        return RowError(
+            "minor_requires_guardian", "Applicants under 16 must open in a branch with a guardian."
+        )
     if not MOBILE.match(phone.strip()):
         return RowError("phone_invalid", "The phone must be a mainland mobile number.")
     return None

@@ -20,8 +20,8 @@ from sqlmodel import col, select
 
 from gateway.db import utcnow
 from gateway.errors import BadRequest, BusinessRuleViolation, Conflict
-from gateway.ids import new_id
 from gateway.idempotency.models import IdempotencyRecord
+from gateway.ids import new_id
 
 HEADER = "Idempotency-Key"
 REPLAYED_HEADER = "Idempotent-Replayed"
@@ -43,7 +43,7 @@ class StoredResponse:
     body: bytes
 
 
-class IdempotentReplay(Exception):  # noqa: N818  (control flow, not an error)
+class IdempotentReplay(Exception):
     """Raised before the handler runs when the stored response should be sent again."""
 
     def __init__(self, response: StoredResponse) -> None:
@@ -53,9 +53,14 @@ class IdempotentReplay(Exception):  # noqa: N818  (control flow, not an error)
 
 def check_key(value: str | None) -> str:
     if value is None:
-        raise BadRequest("Send an Idempotency-Key header with this request.", code="idempotency_key_missing")
+        raise BadRequest(
+            "Send an Idempotency-Key header with this request.", code="idempotency_key_missing"
+        )
     if not _VALID_KEY.match(value):
-        raise BadRequest("The Idempotency-Key must be 1-255 visible ASCII characters.", code="idempotency_key_invalid")
+        raise BadRequest(
+            "The Idempotency-Key must be 1-255 visible ASCII characters.",
+            code="idempotency_key_invalid",
+        )
     return value
 
 
@@ -91,33 +96,43 @@ async def begin(
             else:
                 record = await session.scalar(
                     select(IdempotencyRecord.id).where(
-                        col(IdempotencyRecord.partner_id) == partner_id, col(IdempotencyRecord.key) == key
+                        col(IdempotencyRecord.partner_id) == partner_id,
+                        col(IdempotencyRecord.key) == key,
                     )
                 )
                 return Reservation(str(record), lease_until)
             existing = await session.scalar(
                 select(IdempotencyRecord).where(
-                    col(IdempotencyRecord.partner_id) == partner_id, col(IdempotencyRecord.key) == key
+                    col(IdempotencyRecord.partner_id) == partner_id,
+                    col(IdempotencyRecord.key) == key,
                 )
             )
             if existing is None:
                 continue
             if existing.expires_at <= now:
-                await session.execute(sa.delete(IdempotencyRecord).where(col(IdempotencyRecord.id) == existing.id))
+                await session.execute(
+                    sa.delete(IdempotencyRecord).where(col(IdempotencyRecord.id) == existing.id)
+                )
                 await session.commit()
                 continue
             if existing.fingerprint != print_:
                 raise BusinessRuleViolation(
-                    "This Idempotency-Key was used with a different request.", code="idempotency_key_reused"
+                    "This Idempotency-Key was used with a different request.",
+                    code="idempotency_key_reused",
                 )
             if existing.status == "completed":
                 raise IdempotentReplay(
                     StoredResponse(
-                        existing.response_status or 200, dict(existing.response_headers or {}), existing.response_body or b""
+                        existing.response_status or 200,
+                        dict(existing.response_headers or {}),
+                        existing.response_body or b"",
                     )
                 )
             if existing.locked_until and existing.locked_until > now:
-                raise Conflict("A request with this Idempotency-Key is still in flight.", code="idempotency_key_in_use")
+                raise Conflict(
+                    "A request with this Idempotency-Key is still in flight.",
+                    code="idempotency_key_in_use",
+                )
             taken = await session.execute(
                 sa.update(IdempotencyRecord)
                 .where(
@@ -129,10 +144,14 @@ async def begin(
             await session.commit()
             if taken.rowcount == 1:  # type: ignore[attr-defined]
                 return Reservation(existing.id, lease_until)
-    raise Conflict("A request with this Idempotency-Key is still in flight.", code="idempotency_key_in_use")
+    raise Conflict(
+        "A request with this Idempotency-Key is still in flight.", code="idempotency_key_in_use"
+    )
 
 
-async def complete(session: AsyncSession, reservation: Reservation, response: StoredResponse) -> None:
+async def complete(
+    session: AsyncSession, reservation: Reservation, response: StoredResponse
+) -> None:
     """Store the response in the request's own transaction (it commits with the effects)."""
     result = await session.execute(
         sa.update(IdempotencyRecord)
@@ -150,7 +169,10 @@ async def complete(session: AsyncSession, reservation: Reservation, response: St
         )
     )
     if result.rowcount != 1:  # type: ignore[attr-defined]
-        raise Conflict("The request outlived its Idempotency-Key lease; retry it.", code="idempotency_key_in_use")
+        raise Conflict(
+            "The request outlived its Idempotency-Key lease; retry it.",
+            code="idempotency_key_in_use",
+        )
 
 
 async def release(sessions: async_sessionmaker[AsyncSession], reservation: Reservation) -> None:

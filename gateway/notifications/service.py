@@ -53,13 +53,20 @@ async def emit(session: AsyncSession, partner_id: str, type_: str, data: dict[st
 
 def event_body(event: Event) -> bytes:
     return json.dumps(
-        {"id": event.id, "type": event.type, "created_at": event.created_at.isoformat(), "data": event.data},
+        {
+            "id": event.id,
+            "type": event.type,
+            "created_at": event.created_at.isoformat(),
+            "data": event.data,
+        },
         ensure_ascii=False,
         separators=(",", ":"),
     ).encode()
 
 
-async def _attempt(ctx: JobContext, partner: Partner, event: Event) -> tuple[bool, int | None, str | None]:
+async def _attempt(
+    ctx: JobContext, partner: Partner, event: Event
+) -> tuple[bool, int | None, str | None]:
     """One POST to the partner's webhook; returns (delivered, status code, error)."""
     if not partner.webhook_url:
         return False, None, "no webhook_url configured"
@@ -80,10 +87,16 @@ async def _attempt(ctx: JobContext, partner: Partner, event: Event) -> tuple[boo
     )
     client: httpx.AsyncClient = ctx.services["http"]
     try:
-        response = await client.post(partner.webhook_url, content=body, headers=headers, timeout=DELIVERY_TIMEOUT)
+        response = await client.post(
+            partner.webhook_url, content=body, headers=headers, timeout=DELIVERY_TIMEOUT
+        )
     except httpx.HTTPError as e:
         return False, None, type(e).__name__
-    return response.is_success, response.status_code, None if response.is_success else f"HTTP {response.status_code}"
+    return (
+        response.is_success,
+        response.status_code,
+        None if response.is_success else f"HTTP {response.status_code}",
+    )
 
 
 @job_handler(DELIVER_JOB)
@@ -121,7 +134,9 @@ async def deliver(ctx: JobContext, payload: dict[str, Any]) -> None:
         run_at=delivery.next_attempt_at,
         dedupe_key=f"{delivery.id}:{delivery.attempts}",
     )
-    bound.info("webhook.retry_scheduled", error=error, next_attempt_at=delivery.next_attempt_at.isoformat())
+    bound.info(
+        "webhook.retry_scheduled", error=error, next_attempt_at=delivery.next_attempt_at.isoformat()
+    )
 
 
 async def redeliver(session: AsyncSession, partner_id: str, delivery_id: str) -> WebhookDelivery:

@@ -23,9 +23,9 @@ def new_secret() -> str:
 
 
 def _pepper(settings: Settings) -> bytes:
-    return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=b"gateway client secrets v1").derive(
-        settings.secret_key_bytes
-    )
+    return HKDF(
+        algorithm=hashes.SHA256(), length=32, salt=None, info=b"gateway client secrets v1"
+    ).derive(settings.secret_key_bytes)
 
 
 def hash_secret(settings: Settings, secret: str) -> str:

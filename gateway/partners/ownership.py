@@ -16,7 +16,14 @@ from gateway.errors import NotFound
 M = TypeVar("M", bound=SQLModel)
 
 
-async def owned(session: AsyncSession, model: type[M], object_id: str, partner_id: str, *, for_update: bool = False) -> M:
+async def owned(
+    session: AsyncSession,
+    model: type[M],
+    object_id: str,
+    partner_id: str,
+    *,
+    for_update: bool = False,
+) -> M:
     """Load ``model`` by id if it belongs to ``partner_id`` (its ``partner_id`` column)."""
     obj = await session.get(model, object_id, with_for_update=for_update)
     owner: Any = getattr(obj, "partner_id", None)

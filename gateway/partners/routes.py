@@ -6,11 +6,11 @@ from typing import Any
 
 from litestar import Request, get, post, put
 from litestar.di import Provide
-from litestar.params import FromQuery, JSONBody
+from litestar.params import FromPath, FromQuery, JSONBody
 from sqlmodel import col, select
 
 from gateway.deps import AppSettings, CurrentPartner, DbSession, Staff, Vault
-from gateway.errors import TooManyRequests
+from gateway.errors import TooManyRequests, ValidationFailed
 from gateway.net import check_outbound_url
 from gateway.pagination import DEFAULT_LIMIT, Page, paginate
 from gateway.partners import service
@@ -32,7 +32,6 @@ from gateway.partners.validation import jwks_errors, validate_application
 from gateway.partners.views import application_read, partner_read
 from gateway.staff.guards import require_role
 from gateway.staff.models import Role
-from gateway.errors import ValidationFailed
 
 APPLICATION_BODY_LIMIT = 64 * 1024
 APPLICATIONS_PER_MINUTE = 30
@@ -47,7 +46,9 @@ async def _limit_applicant(request: Request[Any, Any, Any]) -> None:
         f"apply:{client}", APPLICATIONS_PER_MINUTE / 60, APPLICATIONS_PER_MINUTE
     )
     if not decision.allowed:
-        raise TooManyRequests("Too many applications from this address.", headers=decision.headers())
+        raise TooManyRequests(
+            "Too many applications from this address.", headers=decision.headers()
+        )
 
 
 @post(
@@ -57,7 +58,11 @@ async def _limit_applicant(request: Request[Any, Any, Any]) -> None:
     request_max_body_size=APPLICATION_BODY_LIMIT,
 )
 async def submit_application(
-    request: Request[Any, Any, Any], data: JSONBody[ApplicationCreate], db_session: DbSession, vault: Vault, settings: AppSettings
+    request: Request[Any, Any, Any],
+    data: JSONBody[ApplicationCreate],
+    db_session: DbSession,
+    vault: Vault,
+    settings: AppSettings,
 ) -> ApplicationStatusRead:
     await _limit_applicant(request)
     await validate_application(data, settings)
@@ -65,13 +70,24 @@ async def submit_application(
     return ApplicationStatusRead(id=application.id, status=application.status)
 
 
-@get("/v1/partner-applications/{application_id:str}", tags=["onboarding"], summary="Status of an application")
-async def application_status(application_id: str, db_session: DbSession) -> ApplicationStatusRead:
+@get(
+    "/v1/partner-applications/{application_id:str}",
+    tags=["onboarding"],
+    summary="Status of an application",
+)
+async def application_status(
+    application_id: FromPath[str], db_session: DbSession
+) -> ApplicationStatusRead:
     application = await service.get_application(db_session, application_id)
     return ApplicationStatusRead(id=application.id, status=application.status)
 
 
-@get("/admin/v1/partner-applications", tags=["onboarding"], dependencies=_ops, summary="List applications")
+@get(
+    "/admin/v1/partner-applications",
+    tags=["onboarding"],
+    dependencies=_ops,
+    summary="List applications",
+)
 async def list_applications(
     db_session: DbSession,
     staff: Staff,
@@ -83,12 +99,16 @@ async def list_applications(
     stmt = select(PartnerApplication)
     if status:
         stmt = stmt.where(col(PartnerApplication.status) == status)
-    rows, next_cursor = await paginate(db_session, stmt, col(PartnerApplication.id), limit=limit, cursor=cursor)
+    rows, next_cursor = await paginate(
+        db_session, stmt, col(PartnerApplication.id), limit=limit, cursor=cursor
+    )
     return Page(data=[application_read(r, vault) for r in rows], next_cursor=next_cursor)
 
 
 @get("/admin/v1/partner-applications/{application_id:str}", tags=["onboarding"], dependencies=_ops)
-async def get_application(application_id: str, db_session: DbSession, staff: Staff, vault: Vault) -> ApplicationRead:
+async def get_application(
+    application_id: FromPath[str], db_session: DbSession, staff: Staff, vault: Vault
+) -> ApplicationRead:
     return application_read(await service.get_application(db_session, application_id), vault)
 
 
@@ -100,9 +120,15 @@ async def get_application(application_id: str, db_session: DbSession, staff: Sta
     summary="Maker's review with a recommendation",
 )
 async def review_application(
-    application_id: str, data: JSONBody[ReviewCreate], db_session: DbSession, staff: Staff, vault: Vault
+    application_id: FromPath[str],
+    data: JSONBody[ReviewCreate],
+    db_session: DbSession,
+    staff: Staff,
+    vault: Vault,
 ) -> ApplicationRead:
-    application = await service.review(db_session, application_id, staff, data.recommendation, data.note)
+    application = await service.review(
+        db_session, application_id, staff, data.recommendation, data.note
+    )
     return application_read(application, vault)
 
 
@@ -114,7 +140,11 @@ async def review_application(
     summary="Checker's approval (not the reviewer): creates the partner and its credentials",
 )
 async def approve_application(
-    application_id: str, data: JSONBody[ApproveCreate], db_session: DbSession, staff: Staff, settings: AppSettings
+    application_id: FromPath[str],
+    data: JSONBody[ApproveCreate],
+    db_session: DbSession,
+    staff: Staff,
+    settings: AppSettings,
 ) -> Credentials:
     partner, secret = await service.approve(db_session, settings, application_id, staff, data.note)
     return Credentials(partner_id=partner.id, client_id=partner.client_id, client_secret=secret)
@@ -127,9 +157,15 @@ async def approve_application(
     status_code=200,
 )
 async def reject_application(
-    application_id: str, data: JSONBody[RejectCreate], db_session: DbSession, staff: Staff, vault: Vault
+    application_id: FromPath[str],
+    data: JSONBody[RejectCreate],
+    db_session: DbSession,
+    staff: Staff,
+    vault: Vault,
 ) -> ApplicationRead:
-    return application_read(await service.reject(db_session, application_id, staff, data.reason), vault)
+    return application_read(
+        await service.reject(db_session, application_id, staff, data.reason), vault
+    )
 
 
 @get("/admin/v1/partners", tags=["partners"], dependencies=_ops)
@@ -144,45 +180,86 @@ async def list_partners(
     stmt = select(Partner)
     if status:
         stmt = stmt.where(col(Partner.status) == status)
-    rows, next_cursor = await paginate(db_session, stmt, col(Partner.id), limit=limit, cursor=cursor)
+    rows, next_cursor = await paginate(
+        db_session, stmt, col(Partner.id), limit=limit, cursor=cursor
+    )
     data = [partner_read(p, await service.keys_of(db_session, p.id), vault) for p in rows]
     return Page(data=data, next_cursor=next_cursor)
 
 
 @get("/admin/v1/partners/{partner_id:str}", tags=["partners"], dependencies=_ops)
-async def get_partner(partner_id: str, db_session: DbSession, staff: Staff, vault: Vault) -> PartnerRead:
+async def get_partner(
+    partner_id: FromPath[str], db_session: DbSession, staff: Staff, vault: Vault
+) -> PartnerRead:
     partner = await service.get_partner(db_session, partner_id)
     return partner_read(partner, await service.keys_of(db_session, partner_id), vault)
 
 
 async def _lifecycle(
-    action: str, partner_id: str, reason: str | None, db_session: DbSession, staff: Staff, vault: Vault
+    action: str,
+    partner_id: FromPath[str],
+    reason: str | None,
+    db_session: DbSession,
+    staff: Staff,
+    vault: Vault,
 ) -> PartnerRead:
     partner = await service.change_status(db_session, partner_id, staff, action, reason)
     return partner_read(partner, await service.keys_of(db_session, partner_id), vault)
 
 
-@post("/admin/v1/partners/{partner_id:str}/suspend", tags=["partners"], dependencies=_checker, status_code=200)
+@post(
+    "/admin/v1/partners/{partner_id:str}/suspend",
+    tags=["partners"],
+    dependencies=_checker,
+    status_code=200,
+)
 async def suspend_partner(
-    partner_id: str, data: JSONBody[ReasonBody], db_session: DbSession, staff: Staff, vault: Vault
+    partner_id: FromPath[str],
+    data: JSONBody[ReasonBody],
+    db_session: DbSession,
+    staff: Staff,
+    vault: Vault,
 ) -> PartnerRead:
     return await _lifecycle("suspend", partner_id, data.reason, db_session, staff, vault)
 
 
-@post("/admin/v1/partners/{partner_id:str}/reactivate", tags=["partners"], dependencies=_checker, status_code=200)
-async def reactivate_partner(partner_id: str, db_session: DbSession, staff: Staff, vault: Vault) -> PartnerRead:
+@post(
+    "/admin/v1/partners/{partner_id:str}/reactivate",
+    tags=["partners"],
+    dependencies=_checker,
+    status_code=200,
+)
+async def reactivate_partner(
+    partner_id: FromPath[str], db_session: DbSession, staff: Staff, vault: Vault
+) -> PartnerRead:
     return await _lifecycle("reactivate", partner_id, None, db_session, staff, vault)
 
 
-@post("/admin/v1/partners/{partner_id:str}/terminate", tags=["partners"], dependencies=_checker, status_code=200)
+@post(
+    "/admin/v1/partners/{partner_id:str}/terminate",
+    tags=["partners"],
+    dependencies=_checker,
+    status_code=200,
+)
 async def terminate_partner(
-    partner_id: str, data: JSONBody[ReasonBody], db_session: DbSession, staff: Staff, vault: Vault
+    partner_id: FromPath[str],
+    data: JSONBody[ReasonBody],
+    db_session: DbSession,
+    staff: Staff,
+    vault: Vault,
 ) -> PartnerRead:
     return await _lifecycle("terminate", partner_id, data.reason, db_session, staff, vault)
 
 
-@post("/admin/v1/partners/{partner_id:str}/rotate-secret", tags=["partners"], dependencies=_checker, status_code=200)
-async def rotate_secret(partner_id: str, db_session: DbSession, staff: Staff, settings: AppSettings) -> Credentials:
+@post(
+    "/admin/v1/partners/{partner_id:str}/rotate-secret",
+    tags=["partners"],
+    dependencies=_checker,
+    status_code=200,
+)
+async def rotate_secret(
+    partner_id: FromPath[str], db_session: DbSession, staff: Staff, settings: AppSettings
+) -> Credentials:
     secret = await service.rotate_secret(db_session, settings, partner_id, staff)
     partner = await service.get_partner(db_session, partner_id)
     return Credentials(partner_id=partner_id, client_id=partner.client_id, client_secret=secret)
@@ -193,8 +270,14 @@ async def me(partner: CurrentPartner, db_session: DbSession, vault: Vault) -> Pa
     return partner_read(partner.partner, await service.keys_of(db_session, partner.id), vault)
 
 
-@put("/partners/me/jwks", tags=["partners"], summary="Rotate signing keys (old keys get a grace period)")
-async def replace_jwks(data: JSONBody[Jwks], partner: CurrentPartner, db_session: DbSession, vault: Vault) -> PartnerRead:
+@put(
+    "/partners/me/jwks",
+    tags=["partners"],
+    summary="Rotate signing keys (old keys get a grace period)",
+)
+async def replace_jwks(
+    data: JSONBody[Jwks], partner: CurrentPartner, db_session: DbSession, vault: Vault
+) -> PartnerRead:
     errors = jwks_errors({"keys": data.keys})
     if errors:
         raise ValidationFailed("The key set did not validate.", code="jwks_invalid", errors=errors)
@@ -205,7 +288,11 @@ async def replace_jwks(data: JSONBody[Jwks], partner: CurrentPartner, db_session
 
 @put("/partners/me/webhook", tags=["partners"], summary="Set or clear the webhook URL")
 async def update_webhook(
-    data: JSONBody[WebhookUpdate], partner: CurrentPartner, db_session: DbSession, vault: Vault, settings: AppSettings
+    data: JSONBody[WebhookUpdate],
+    partner: CurrentPartner,
+    db_session: DbSession,
+    vault: Vault,
+    settings: AppSettings,
 ) -> PartnerRead:
     if data.webhook_url is not None:
         await check_outbound_url(data.webhook_url, settings, field="webhook_url")

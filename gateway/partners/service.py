@@ -28,7 +28,13 @@ from gateway.pii import PiiVault
 from gateway.settings import Settings
 from gateway.staff.service import StaffIdentity
 
-BASE_SCOPES = ("accounts:write", "accounts:read", "channels:read", "settlement:read", "webhooks:manage")
+BASE_SCOPES = (
+    "accounts:write",
+    "accounts:read",
+    "channels:read",
+    "settlement:read",
+    "webhooks:manage",
+)
 KEY_OVERLAP = timedelta(hours=24)
 _PII_CONTEXT = "partner.pii"
 
@@ -48,7 +54,11 @@ def scopes_for(scenarios: list[str]) -> list[str]:
 def seal_pii(vault: PiiVault, data: ApplicationCreate) -> str:
     payload = {
         "legal_representative": data.legal_representative,
-        "contact": {"name": data.contact.name, "phone": data.contact.phone, "email": data.contact.email},
+        "contact": {
+            "name": data.contact.name,
+            "phone": data.contact.phone,
+            "email": data.contact.email,
+        },
         "settlement_account_no": data.settlement_account.account_no,
     }
     return vault.encrypt(json.dumps(payload, ensure_ascii=False), context=_PII_CONTEXT)
@@ -59,7 +69,9 @@ def open_pii(vault: PiiVault, sealed: str) -> dict[str, Any]:
     return opened
 
 
-async def submit_application(session: AsyncSession, vault: PiiVault, data: ApplicationCreate) -> PartnerApplication:
+async def submit_application(
+    session: AsyncSession, vault: PiiVault, data: ApplicationCreate
+) -> PartnerApplication:
     application = PartnerApplication(
         id=new_id("pap"),
         legal_name=data.legal_name,
@@ -98,7 +110,10 @@ async def _transition(
     """Move an application on only if it is still in ``expected``; the loser of a race gets 409."""
     result = await session.execute(
         sa.update(PartnerApplication)
-        .where(col(PartnerApplication.id) == application_id, col(PartnerApplication.status) == expected.value)
+        .where(
+            col(PartnerApplication.id) == application_id,
+            col(PartnerApplication.status) == expected.value,
+        )
         .values(**values)
         .execution_options(synchronize_session=False)
     )
@@ -137,7 +152,9 @@ async def review(
 
 def _check_four_eyes(application: PartnerApplication, staff: StaffIdentity) -> None:
     if application.status != ApplicationStatus.REVIEWED:
-        raise Conflict(f"The application is {application.status}, not reviewed.", code="state_conflict")
+        raise Conflict(
+            f"The application is {application.status}, not reviewed.", code="state_conflict"
+        )
     if application.reviewed_by == staff.user_id:
         raise FourEyesViolation("The person who reviewed an application cannot also decide it.")
 
@@ -193,7 +210,9 @@ async def approve(
     return partner, secret
 
 
-async def reject(session: AsyncSession, application_id: str, staff: StaffIdentity, reason: str) -> PartnerApplication:
+async def reject(
+    session: AsyncSession, application_id: str, staff: StaffIdentity, reason: str
+) -> PartnerApplication:
     application = await get_application(session, application_id)
     _check_four_eyes(application, staff)
     await _transition(
@@ -220,7 +239,9 @@ async def reject(session: AsyncSession, application_id: str, staff: StaffIdentit
     return application
 
 
-async def get_partner(session: AsyncSession, partner_id: str, *, for_update: bool = False) -> Partner:
+async def get_partner(
+    session: AsyncSession, partner_id: str, *, for_update: bool = False
+) -> Partner:
     stmt = select(Partner).where(col(Partner.id) == partner_id)
     if for_update:
         stmt = stmt.with_for_update()
@@ -269,7 +290,9 @@ async def change_status(
     return partner
 
 
-async def rotate_secret(session: AsyncSession, settings: Settings, partner_id: str, staff: StaffIdentity) -> str:
+async def rotate_secret(
+    session: AsyncSession, settings: Settings, partner_id: str, staff: StaffIdentity
+) -> str:
     partner = await get_partner(session, partner_id, for_update=True)
     if partner.status == PartnerStatus.TERMINATED:
         raise Conflict("A terminated partner has no credentials.", code="state_conflict")
@@ -277,20 +300,28 @@ async def rotate_secret(session: AsyncSession, settings: Settings, partner_id: s
     partner.client_secret_hash = credentials.hash_secret(settings, secret)
     partner.updated_at = utcnow()
     audit.record(
-        session, actor=staff.actor, action="partner.secret_rotated", subject_type="partner", subject_id=partner_id
+        session,
+        actor=staff.actor,
+        action="partner.secret_rotated",
+        subject_type="partner",
+        subject_id=partner_id,
     )
     await session.flush()
     return secret
 
 
-async def keys_of(session: AsyncSession, partner_id: str, *, usable_only: bool = False) -> list[PartnerKey]:
+async def keys_of(
+    session: AsyncSession, partner_id: str, *, usable_only: bool = False
+) -> list[PartnerKey]:
     stmt = select(PartnerKey).where(col(PartnerKey.partner_id) == partner_id)
     if usable_only:
         stmt = stmt.where(col(PartnerKey.status) != KeyStatus.RETIRED.value)
     return list((await session.scalars(stmt.order_by(col(PartnerKey.created_at)))).all())
 
 
-async def replace_jwks(session: AsyncSession, partner: Partner, keys: list[dict[str, Any]]) -> list[PartnerKey]:
+async def replace_jwks(
+    session: AsyncSession, partner: Partner, keys: list[dict[str, Any]]
+) -> list[PartnerKey]:
     """Register a new key set; keys that leave the set keep working for a grace period.
 
     A departing key becomes ``retiring``: still accepted until one of the new keys is first used
@@ -306,9 +337,14 @@ async def replace_jwks(session: AsyncSession, partner: Partner, keys: list[dict[
     for jwk in keys:
         existing = current.get(jwk["kid"])
         if existing is None:
-            session.add(PartnerKey(id=new_id("key"), partner_id=partner.id, kid=jwk["kid"], jwk=jwk))
+            session.add(
+                PartnerKey(id=new_id("key"), partner_id=partner.id, kid=jwk["kid"], jwk=jwk)
+            )
         elif existing.jwk != jwk:
-            raise Conflict(f"kid {jwk['kid']!r} is registered with different key material.", code="kid_conflict")
+            raise Conflict(
+                f"kid {jwk['kid']!r} is registered with different key material.",
+                code="kid_conflict",
+            )
         else:
             existing.status = KeyStatus.ACTIVE.value
             existing.retire_after = None

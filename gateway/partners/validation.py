@@ -68,7 +68,11 @@ def _profile_errors(app: ApplicationCreate) -> list[FieldError]:
     for scenario in app.scenario_profile:
         if scenario not in app.scenarios:
             errors.append(
-                FieldError(f"scenario_profile.{scenario}", "profile_invalid", "Not an applied-for scenario.")
+                FieldError(
+                    f"scenario_profile.{scenario}",
+                    "profile_invalid",
+                    "Not an applied-for scenario.",
+                )
             )
     for scenario in app.scenarios:
         profile = app.scenario_profile.get(scenario, {})
@@ -76,7 +80,11 @@ def _profile_errors(app: ApplicationCreate) -> list[FieldError]:
         allowed = set(choices) | set(_PROFILE_OPTIONAL.get(scenario, ()))
         for name in profile:
             if name not in allowed:
-                errors.append(FieldError(f"scenario_profile.{scenario}.{name}", "unknown_field", "Unknown field."))
+                errors.append(
+                    FieldError(
+                        f"scenario_profile.{scenario}.{name}", "unknown_field", "Unknown field."
+                    )
+                )
         for name, options in choices.items():
             if profile.get(name) not in options:
                 errors.append(
@@ -90,7 +98,11 @@ def _profile_errors(app: ApplicationCreate) -> list[FieldError]:
         app.scenario_profile.get("utilities", {}).get("api_base_url"), str
     ):
         errors.append(
-            FieldError("scenario_profile.utilities.api_base_url", "profile_invalid", "The biller's API base URL.")
+            FieldError(
+                "scenario_profile.utilities.api_base_url",
+                "profile_invalid",
+                "The biller's API base URL.",
+            )
         )
     return errors
 
@@ -99,17 +111,25 @@ async def validate_application(app: ApplicationCreate, settings: Settings) -> No
     """Collect every problem with an application and raise them together (422)."""
     errors: list[FieldError] = []
     if not valid_uscc(app.uscc):
-        errors.append(FieldError("uscc", "uscc_invalid", "Not a valid unified social credit code (GB 32100)."))
+        errors.append(
+            FieldError("uscc", "uscc_invalid", "Not a valid unified social credit code (GB 32100).")
+        )
     if not MOBILE.match(app.contact.phone):
         errors.append(FieldError("contact.phone", "phone_invalid", "Not a mainland mobile number."))
     if not EMAIL.match(app.contact.email):
         errors.append(FieldError("contact.email", "email_invalid", "Not an email address."))
     if not ACCOUNT_NO.match(app.settlement_account.account_no):
-        errors.append(FieldError("settlement_account.account_no", "account_no_invalid", "8 to 34 digits."))
+        errors.append(
+            FieldError("settlement_account.account_no", "account_no_invalid", "8 to 34 digits.")
+        )
     unknown = [s for s in app.scenarios if s not in SCENARIOS]
     if unknown or len(set(app.scenarios)) != len(app.scenarios):
         errors.append(
-            FieldError("scenarios", "scenario_unknown", f"Scenarios are distinct values of: {', '.join(SCENARIOS)}.")
+            FieldError(
+                "scenarios",
+                "scenario_unknown",
+                f"Scenarios are distinct values of: {', '.join(SCENARIOS)}.",
+            )
         )
     errors += jwks_errors({"keys": app.jwks.keys})
     errors += _profile_errors(app)
@@ -124,4 +144,6 @@ async def validate_application(app: ApplicationCreate, settings: Settings) -> No
             except ValidationFailed as e:
                 errors += e.errors
     if errors:
-        raise ValidationFailed("The application did not validate.", code=errors[0].code, errors=errors)
+        raise ValidationFailed(
+            "The application did not validate.", code=errors[0].code, errors=errors
+        )

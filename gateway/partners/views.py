@@ -16,11 +16,20 @@ def _mask_email(value: str) -> str:
 def application_read(app: PartnerApplication, vault: PiiVault) -> ApplicationRead:
     pii = open_pii(vault, app.pii)
     review = (
-        {"recommendation": app.review_recommendation, "note": app.review_note, "by": app.reviewed_by, "at": app.reviewed_at}
+        {
+            "recommendation": app.review_recommendation,
+            "note": app.review_note,
+            "by": app.reviewed_by,
+            "at": app.reviewed_at,
+        }
         if app.reviewed_by
         else None
     )
-    decision = {"note": app.decision_note, "by": app.decided_by, "at": app.decided_at} if app.decided_by else None
+    decision = (
+        {"note": app.decision_note, "by": app.decided_by, "at": app.decided_at}
+        if app.decided_by
+        else None
+    )
     return ApplicationRead(
         id=app.id,
         status=app.status,
@@ -66,6 +75,9 @@ def partner_read(partner: Partner, keys: list[PartnerKey], vault: PiiVault) -> P
         },
         client_id=partner.client_id,
         keys=[KeyRead(kid=k.kid, status=k.status, retire_after=k.retire_after) for k in keys],
-        rate_limit={"per_second": partner.rate_limit_per_second, "burst": float(partner.rate_limit_burst)},
+        rate_limit={
+            "per_second": partner.rate_limit_per_second,
+            "burst": float(partner.rate_limit_burst),
+        },
         created_at=partner.created_at,
     )

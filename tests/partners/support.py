@@ -16,7 +16,9 @@ from tests.factories import fake_account_no, fake_mobile, fake_uscc, keypair
 PUBLIC_URL = "http://127.0.0.1:8000"
 
 
-def application_body(public_jwk: dict[str, Any], rng: random.Random | None = None, **overrides: Any) -> dict[str, Any]:
+def application_body(
+    public_jwk: dict[str, Any], rng: random.Random | None = None, **overrides: Any
+) -> dict[str, Any]:
     rng = rng or random.Random()
     body: dict[str, Any] = {
         "legal_name": "Test Property Management Co.",
@@ -25,7 +27,10 @@ def application_body(public_jwk: dict[str, Any], rng: random.Random | None = Non
         "contact": {"name": "李四", "phone": fake_mobile(rng), "email": "ops@example.test"},
         "scenarios": ["community"],
         "cooperation_mode": "customer_referral",
-        "settlement_account": {"account_name": "Test Property Management Co.", "account_no": fake_account_no(rng)},
+        "settlement_account": {
+            "account_name": "Test Property Management Co.",
+            "account_no": fake_account_no(rng),
+        },
         "jwks": {"keys": [public_jwk]},
         "webhook_url": "http://127.0.0.1:9/hooks",
         "scenario_profile": {},
@@ -47,7 +52,9 @@ class TestPartner:
     async def fetch_token(self, scope: str | None = None) -> str:
         basic = base64.b64encode(f"{self.client_id}:{self.client_secret}".encode()).decode()
         form = {"grant_type": "client_credentials"} | ({"scope": scope} if scope else {})
-        resp = await self.client.post("/v1/oauth/token", data=form, headers={"Authorization": f"Basic {basic}"})
+        resp = await self.client.post(
+            "/v1/oauth/token", data=form, headers={"Authorization": f"Basic {basic}"}
+        )
         assert resp.status_code == 200, resp.text
         self.token = resp.json()["access_token"]
         return self.token
@@ -94,7 +101,9 @@ class TestPartner:
         body = json.dumps(json_body).encode() if json_body is not None else b""
         extra = dict(headers or {})
         if method == "POST" and idempotency_key:
-            extra["Idempotency-Key"] = str(uuid.uuid4()) if idempotency_key == "auto" else idempotency_key
+            extra["Idempotency-Key"] = (
+                str(uuid.uuid4()) if idempotency_key == "auto" else idempotency_key
+            )
         signed = self.sign(method, path, body, extra, **sign_args)
         return await self.client.request(method, path, content=body or None, headers=signed)
 
@@ -111,10 +120,16 @@ async def onboard(
     maker = await staff.token(f"maker-{app_id[-6:]}", "ops_maker")
     checker = await staff.token(f"checker-{app_id[-6:]}", "ops_checker")
     reviewed = await client.post(
-        f"/admin/v1/partner-applications/{app_id}/review", json={"recommendation": "approve"}, headers=maker
+        f"/admin/v1/partner-applications/{app_id}/review",
+        json={"recommendation": "approve"},
+        headers=maker,
     )
     assert reviewed.status_code == 200, reviewed.text
-    approved = await client.post(f"/admin/v1/partner-applications/{app_id}/approve", json={}, headers=checker)
+    approved = await client.post(
+        f"/admin/v1/partner-applications/{app_id}/approve", json={}, headers=checker
+    )
     assert approved.status_code == 200, approved.text
     creds = approved.json()
-    return TestPartner(client, creds["partner_id"], creds["client_id"], creds["client_secret"], private)
+    return TestPartner(
+        client, creds["partner_id"], creds["client_id"], creds["client_secret"], private
+    )

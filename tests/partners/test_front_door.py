@@ -12,7 +12,6 @@ import pytest
 import sqlalchemy as sa
 from litestar import Litestar, post
 from litestar.params import JSONBody
-from litestar.testing import AsyncTestClient
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from gateway import audit
@@ -25,11 +24,15 @@ from gateway.partners.models import Partner
 from gateway.partners.ownership import owned
 from gateway.schemas import Strict
 from gateway.settings import Settings
-from tests.conftest import StaffFactory
+from tests.conftest import StaffFactory, serve_in_process
 from tests.factories import keypair
 from tests.partners.support import onboard
 
-PUBLIC_V1 = {"/v1/partner-applications", "/v1/partner-applications/{application_id:str}", "/v1/oauth/token"}
+PUBLIC_V1 = {
+    "/v1/partner-applications",
+    "/v1/partner-applications/{application_id:str}",
+    "/v1/oauth/token",
+}
 
 
 class Order(Strict):
@@ -39,11 +42,15 @@ class Order(Strict):
 
 
 @post("/orders", opt={"scope": "accounts:write"})
-async def create_order(data: JSONBody[Order], partner: CurrentPartner, db_session: DbSession) -> dict[str, Any]:
+async def create_order(
+    data: JSONBody[Order], partner: CurrentPartner, db_session: DbSession
+) -> dict[str, Any]:
     """A stand-in partner write with an observable effect (an audit row)."""
     if data.slow:
         await asyncio.sleep(0.3)
-    rec = audit.record(db_session, actor=f"partner:{partner.id}", action="order", subject_type="o", subject_id="x")
+    rec = audit.record(
+        db_session, actor=f"partner:{partner.id}", action="order", subject_type="o", subject_id="x"
+    )
     if data.fail:
         raise BusinessRuleViolation("no", code="limit_exceeded")
     return {"order": rec.id, "amount": data.amount}
@@ -53,13 +60,15 @@ async def create_order(data: JSONBody[Order], partner: CurrentPartner, db_sessio
 async def api(settings: Settings, sessions: async_sessionmaker[AsyncSession]) -> Any:
     app: Litestar = create_app(settings)
     app.register(partner_router("/v1/test", [create_order]))
-    async with AsyncTestClient(app=app) as c:
+    async with serve_in_process(app) as c:
         yield c
 
 
 async def _orders(sessions: async_sessionmaker[AsyncSession]) -> int:
     async with sessions() as s:
-        return int(await s.scalar(sa.select(sa.func.count()).where(AuditRecord.action == "order")) or 0)
+        return int(
+            await s.scalar(sa.select(sa.func.count()).where(AuditRecord.action == "order")) or 0
+        )
 
 
 async def test_signed_get_me(client: Any, staff: StaffFactory) -> None:
@@ -68,7 +77,9 @@ async def test_signed_get_me(client: Any, staff: StaffFactory) -> None:
     assert resp.status_code == 200, resp.text
     me = resp.json()
     assert me["id"] == partner.partner_id
-    assert me["keys"] == [{"kid": partner.private_jwk["kid"], "status": "active", "retire_after": None}]
+    assert me["keys"] == [
+        {"kid": partner.private_jwk["kid"], "status": "active", "retire_after": None}
+    ]
     assert me["settlement_account"]["account_no"].count("*") >= 5
 
 
@@ -87,14 +98,18 @@ async def test_every_rejection_has_its_code(client: Any, staff: StaffFactory) ->
         "signature_key_unknown": partner.sign("GET", "/v1/partners/me", key=stranger),
         "signature_expired": partner.sign("GET", "/v1/partners/me", created=int(time.time()) - 301),
     }
-    cases["signature_key_unknown_other_partner"] = partner.sign("GET", "/v1/partners/me", key=other.private_jwk)
+    cases["signature_key_unknown_other_partner"] = partner.sign(
+        "GET", "/v1/partners/me", key=other.private_jwk
+    )
     for code, headers in cases.items():
         resp = await client.get("/v1/partners/me", headers=headers)
         assert resp.status_code == 401, (code, resp.text)
         assert resp.json()["code"] == code.removesuffix("_other_partner")
 
     future = partner.sign("GET", "/v1/partners/me", created=int(time.time()) + 301)
-    assert (await client.get("/v1/partners/me", headers=future)).json()["code"] == "signature_expired"
+    assert (await client.get("/v1/partners/me", headers=future)).json()[
+        "code"
+    ] == "signature_expired"
 
     signed = partner.sign("GET", "/v1/partners/me")
     assert (await client.get("/v1/partners/me", headers=signed)).status_code == 200
@@ -102,7 +117,9 @@ async def test_every_rejection_has_its_code(client: Any, staff: StaffFactory) ->
     assert (replay.status_code, replay.json()["code"]) == (401, "signature_replayed")
 
     other_path = partner.sign("GET", "/v1/partners/me?x=1")
-    assert (await client.get("/v1/partners/me", headers=other_path)).json()["code"] == "invalid_signature"
+    assert (await client.get("/v1/partners/me", headers=other_path)).json()[
+        "code"
+    ] == "invalid_signature"
 
 
 async def test_body_altered_after_signing(client: Any, staff: StaffFactory) -> None:
@@ -114,10 +131,14 @@ async def test_body_altered_after_signing(client: Any, staff: StaffFactory) -> N
     resp = await client.put("/v1/partners/me/webhook", content=tampered, headers=headers)
     assert (resp.status_code, resp.json()["code"]) == (401, "invalid_signature")
     fresh = partner.sign("PUT", "/v1/partners/me/webhook", body)
-    assert (await client.put("/v1/partners/me/webhook", content=body, headers=fresh)).status_code == 200
+    assert (
+        await client.put("/v1/partners/me/webhook", content=body, headers=fresh)
+    ).status_code == 200
 
 
-async def test_idempotent_replay_reuse_and_scope(api: Any, staff: StaffFactory, sessions: Any) -> None:
+async def test_idempotent_replay_reuse_and_scope(
+    api: Any, staff: StaffFactory, sessions: Any
+) -> None:
     partner = await onboard(api, staff)
     first = await partner.call("POST", "/v1/test/orders", {"amount": 100}, idempotency_key="k-1")
     assert first.status_code == 201, first.text
@@ -140,18 +161,29 @@ async def test_idempotent_replay_reuse_and_scope(api: Any, staff: StaffFactory, 
     assert await _orders(sessions) == 2
 
 
-async def test_idempotency_in_flight_and_failure_release(api: Any, staff: StaffFactory, sessions: Any) -> None:
+async def test_idempotency_in_flight_and_failure_release(
+    api: Any, staff: StaffFactory, sessions: Any
+) -> None:
     partner = await onboard(api, staff)
     slow, racing = await asyncio.gather(
         partner.call("POST", "/v1/test/orders", {"amount": 5, "slow": True}, idempotency_key="k-2"),
-        _after(0.1, partner.call("POST", "/v1/test/orders", {"amount": 5, "slow": True}, idempotency_key="k-2")),
+        _after(
+            0.1,
+            partner.call(
+                "POST", "/v1/test/orders", {"amount": 5, "slow": True}, idempotency_key="k-2"
+            ),
+        ),
     )
     assert slow.status_code == 201
     assert (racing.status_code, racing.json()["code"]) == (409, "idempotency_key_in_use")
 
-    failed = await partner.call("POST", "/v1/test/orders", {"amount": 5, "fail": True}, idempotency_key="k-3")
+    failed = await partner.call(
+        "POST", "/v1/test/orders", {"amount": 5, "fail": True}, idempotency_key="k-3"
+    )
     assert failed.status_code == 422
-    retried = await partner.call("POST", "/v1/test/orders", {"amount": 5, "fail": True}, idempotency_key="k-3")
+    retried = await partner.call(
+        "POST", "/v1/test/orders", {"amount": 5, "fail": True}, idempotency_key="k-3"
+    )
     assert retried.status_code == 422  # ran again (not replayed, not "in use")
     assert "idempotent-replayed" not in retried.headers
     assert await _orders(sessions) == 1
@@ -173,7 +205,9 @@ async def test_rate_limit_per_partner(client: Any, staff: StaffFactory, sessions
     partner = await onboard(client, staff)
     async with sessions() as s:
         await s.execute(
-            sa.update(Partner).where(Partner.id == partner.partner_id).values(rate_limit_burst=3, rate_limit_per_second=0.01)
+            sa.update(Partner)
+            .where(Partner.id == partner.partner_id)
+            .values(rate_limit_burst=3, rate_limit_per_second=0.01)
         )
         await s.commit()
     codes = [(await partner.call("GET", "/v1/partners/me")).status_code for _ in range(3)]
@@ -187,7 +221,9 @@ async def test_rate_limit_per_partner(client: Any, staff: StaffFactory, sessions
     assert (await other.call("GET", "/v1/partners/me")).status_code == 200
 
 
-async def test_key_rotation_keeps_old_key_until_new_one_is_used(client: Any, staff: StaffFactory) -> None:
+async def test_key_rotation_keeps_old_key_until_new_one_is_used(
+    client: Any, staff: StaffFactory
+) -> None:
     partner = await onboard(client, staff)
     old = partner.private_jwk
     new_private, new_public = keypair("p256")
@@ -206,9 +242,13 @@ async def test_key_rotation_keeps_old_key_until_new_one_is_used(client: Any, sta
 
 async def test_webhook_update_passes_ssrf_guard(client: Any, staff: StaffFactory) -> None:
     partner = await onboard(client, staff)
-    blocked = await partner.call("PUT", "/v1/partners/me/webhook", {"webhook_url": "http://192.168.1.10/x"})
+    blocked = await partner.call(
+        "PUT", "/v1/partners/me/webhook", {"webhook_url": "http://192.168.1.10/x"}
+    )
     assert (blocked.status_code, blocked.json()["code"]) == (422, "url_not_allowed")
-    ok = await partner.call("PUT", "/v1/partners/me/webhook", {"webhook_url": "http://localhost:8081/hook"})
+    ok = await partner.call(
+        "PUT", "/v1/partners/me/webhook", {"webhook_url": "http://localhost:8081/hook"}
+    )
     assert ok.json()["webhook_url"] == "http://localhost:8081/hook"
 
 
@@ -219,7 +259,7 @@ async def test_every_partner_route_is_behind_the_front_door(app: Litestar, clien
         if not route.path.startswith("/v1/") or route.path in PUBLIC_V1:
             continue
         path = route.path.replace("{", "").replace("}", "").replace(":str", "")
-        for method in sorted(getattr(route, "http_methods", [])):
+        for method in sorted(getattr(route, "methods", set())):
             if method in {"HEAD", "OPTIONS"}:
                 continue
             resp = await client.request(method, path)
@@ -234,10 +274,15 @@ async def test_owned_hides_foreign_objects(client: Any, staff: StaffFactory, ses
     async with sessions() as s:
         from gateway.partners.models import PartnerKey  # noqa: PLC0415
 
-        key = await s.scalar(sa.select(PartnerKey).where(PartnerKey.partner_id == theirs.partner_id))
+        key = await s.scalar(
+            sa.select(PartnerKey).where(PartnerKey.partner_id == theirs.partner_id)
+        )
         assert key is not None
         assert (await owned(s, PartnerKey, key.id, theirs.partner_id)).id == key.id
-        for partner_id, object_id in ((mine.partner_id, key.id), (mine.partner_id, "key_" + uuid.uuid4().hex)):
+        for partner_id, object_id in (
+            (mine.partner_id, key.id),
+            (mine.partner_id, "key_" + uuid.uuid4().hex),
+        ):
             with pytest.raises(Exception, match="No such") as err:
                 await owned(s, PartnerKey, object_id, partner_id)
             assert getattr(err.value, "status", None) == 404
@@ -245,4 +290,4 @@ async def test_owned_hides_foreign_objects(client: Any, staff: StaffFactory, ses
 
 def test_public_routes_are_listed(app: Litestar) -> None:
     paths = {r.path for r in app.routes}
-    assert PUBLIC_V1 <= paths
+    assert paths >= PUBLIC_V1
