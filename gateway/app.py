@@ -20,12 +20,14 @@ from gateway.audit.routes import list_audit
 from gateway.auth.front_door import partner_router, release_reservation, replay_response
 from gateway.auth.nonces import DatabaseNonceStore, RedisNonceStore
 from gateway.auth.oauth import token_endpoint
+from gateway.customers import routes as customer_routes
 from gateway.db import create_engine, provide_session, session_factory
 from gateway.errors import handle_exception
 from gateway.idempotency.service import IdempotentReplay
 from gateway.jobs.worker import Worker
 from gateway.logging import configure_logging
 from gateway.middleware import RequestContextMiddleware, stamp_request_id
+from gateway.notifications import routes as notification_routes
 from gateway.ops.routes import health, ready
 from gateway.partners import routes as partner_routes
 from gateway.pii import PiiVault
@@ -91,7 +93,15 @@ def create_app(settings: Settings | None = None) -> Litestar:
         config.state.update({"settings": settings, "vault": vault})
         return config
 
-    partner_api = partner_router("/v1", partner_routes.PARTNER_ROUTES)
+    partner_api = partner_router(
+        "/v1",
+        [
+            *partner_routes.PARTNER_ROUTES,
+            *customer_routes.PARTNER_ROUTES,
+            *notification_routes.PARTNER_ROUTES,
+        ],
+    )
+    sandbox_routes = [] if settings.core_banking_url else customer_routes.SANDBOX_ROUTES
     route_handlers: list[Any] = [
         health,
         ready,
@@ -103,6 +113,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         *partner_routes.PUBLIC_ROUTES,
         *partner_routes.ADMIN_ROUTES,
         partner_api,
+        *sandbox_routes,
     ]
     return Litestar(
         route_handlers=route_handlers,

@@ -101,6 +101,55 @@ def sandbox_core(host: str, port: int) -> None:
 
 
 @main.group()
+def accounts() -> None:
+    """Customer accounts."""
+
+
+@accounts.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--partner", "partner_id", required=True, help="The partner the customers come through."
+)
+@click.option("--scenario", required=True)
+@click.option("--sub-channel", default=None)
+@click.option("--campaign", default=None)
+@click.option(
+    "--wait/--no-wait",
+    default=True,
+    show_default=True,
+    help="Open the accounts now, with progress.",
+)
+def accounts_import(
+    file: Path,
+    partner_id: str,
+    scenario: str,
+    sub_channel: str | None,
+    campaign: str | None,
+    wait: bool,
+) -> None:
+    """Open a CSV or XLSX file of customers as an account batch (ops-assisted upload)."""
+    from gateway.accounts_import import import_file  # noqa: PLC0415
+
+    settings = _settings()
+    try:
+        summary = asyncio.run(
+            import_file(
+                settings,
+                file.name,
+                file.read_bytes(),
+                partner_id,
+                scenario,
+                sub_channel,
+                campaign,
+                wait=wait,
+            )
+        )
+    except GatewayError as e:
+        raise click.ClickException(f"{e.code}: {e.detail}") from e
+    click.echo(summary)
+
+
+@main.group()
 def db() -> None:
     """Database schema."""
 

@@ -207,6 +207,10 @@ def handle_exception(request: Request[Any, Any, Any], exc: Exception) -> Respons
         )
     if isinstance(exc, HTTPException):
         status = exc.status_code
+        if status >= 500:
+            log.error(
+                "request.server_error", path=request.url.path, method=request.method, exc_info=exc
+            )
         code = _STATUS_CODES.get(status, "http_error")
         detail = exc.detail if status < 500 else HTTPStatus(status).phrase
         headers = dict(exc.headers or {})

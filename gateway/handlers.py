@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import importlib
 
-HANDLER_MODULES = ("gateway.notifications.service",)
+HANDLER_MODULES = ("gateway.notifications.service", "gateway.customers.batches")
 
 
 def register_all() -> None:

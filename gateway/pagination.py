@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from operator import attrgetter
 from typing import Any, Generic, TypeVar
 
 import msgspec
@@ -56,17 +57,27 @@ def check_limit(limit: int) -> int:
 async def paginate(
     session: AsyncSession,
     stmt: sa.Select[Any],
-    id_column: Mapped[str],
+    order_column: Mapped[Any],
     *,
     limit: int,
     cursor: str | None,
+    key: Callable[[Any], str | int] = attrgetter("id"),
 ) -> tuple[Sequence[Any], str | None]:
-    """Run ``stmt`` ordered by ``id_column`` and return one page plus the next cursor."""
+    """Run ``stmt`` ordered by ``order_column`` (a unique id or row number) and return one page.
+
+    ``key`` reads the ordering value from a row; integer keys (row numbers) round-trip as ints.
+    """
     check_limit(limit)
     if cursor:
-        stmt = stmt.where(id_column > decode_cursor(cursor))
-    rows = (await session.scalars(stmt.order_by(id_column).limit(limit + 1))).all()
+        after = decode_cursor(cursor)
+        if sa.inspect(order_column).type.python_type is int:
+            if not after.isdigit():
+                raise ValidationFailed(errors=[FieldError("cursor", "invalid", "unknown cursor")])
+            stmt = stmt.where(order_column > int(after))
+        else:
+            stmt = stmt.where(order_column > after)
+    rows = (await session.scalars(stmt.order_by(order_column).limit(limit + 1))).all()
     if len(rows) > limit:
         rows = rows[:limit]
-        return rows, encode_cursor(str(rows[-1].id))
+        return rows, encode_cursor(str(key(rows[-1])))
     return rows, None

@@ -156,3 +156,13 @@ class StaffFactory:
 @pytest.fixture
 def staff(sessions: async_sessionmaker[AsyncSession], client: httpx.AsyncClient) -> StaffFactory:
     return StaffFactory(sessions, client)
+
+
+async def run_jobs(app: Litestar) -> None:
+    """Run every due job to completion with the app's own services (as `gateway serve` would)."""
+    from gateway.handlers import register_all  # noqa: PLC0415
+    from gateway.jobs.worker import Worker  # noqa: PLC0415
+
+    register_all()
+    worker = Worker(app.state.session_factory, app.state.services["settings"], app.state.services)
+    await worker.run_until_idle()

@@ -19,7 +19,7 @@ def fake_uscc(rng: random.Random) -> str:
 def fake_resident_id(rng: random.Random, birth: date | None = None) -> str:
     birth = birth or date(1970, 1, 1) + timedelta(days=rng.randrange(0, 365 * 35))
     body = "110105" + birth.strftime("%Y%m%d") + f"{rng.randrange(0, 1000):03d}"
-    return body + ric.calc_check_digit(body)
+    return body + ric.calc_check_digit(body + "0")  # it reads all but the last character
 
 
 def fake_mobile(rng: random.Random) -> str:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import structlog
-from litestar import Request, Response, Router
+from litestar import MediaType, Request, Response, Router
 from litestar.connection import ASGIConnection
 from litestar.di import Provide
 from litestar.handlers.base import BaseRouteHandler
@@ -151,7 +151,8 @@ async def store_idempotent_response(response: Response[Any]) -> Response[Any]:
     session: AsyncSession | None = state.get("db_session")
     if session is None:
         raise RuntimeError("idempotent partner POST handlers must take db_session")
-    media_type = str(response.media_type)
+    declared = response.media_type or MediaType.JSON
+    media_type = declared.value if isinstance(declared, MediaType) else str(declared)
     body = response.render(response.content, media_type, default_serializer)
     status = response.status_code or 200
     stored = idempotency.StoredResponse(status, {"content-type": media_type}, body)

@@ -30,6 +30,7 @@ Handler = Callable[[JobContext, dict[str, Any]], Awaitable[None]]
 class HandlerSpec:
     handler: Handler
     backoff: Sequence[timedelta]
+    on_dead: Handler | None = None
 
 
 DEFAULT_BACKOFF = (
@@ -43,12 +44,15 @@ _HANDLERS: dict[str, HandlerSpec] = {}
 
 
 def job_handler(
-    kind: str, *, backoff: Sequence[timedelta] = DEFAULT_BACKOFF
+    kind: str, *, backoff: Sequence[timedelta] = DEFAULT_BACKOFF, on_dead: Handler | None = None
 ) -> Callable[[Handler], Handler]:
+    """Register a handler for ``kind``; ``on_dead`` runs in the dead-lettering transaction when
+    the job gives up, so the owner of the work records the failure where users look for it."""
+
     def register(fn: Handler) -> Handler:
         if kind in _HANDLERS and _HANDLERS[kind].handler is not fn:
             raise ValueError(f"a handler for job kind {kind!r} is already registered")
-        _HANDLERS[kind] = HandlerSpec(fn, tuple(backoff))
+        _HANDLERS[kind] = HandlerSpec(fn, tuple(backoff), on_dead)
         return fn
 
     return register

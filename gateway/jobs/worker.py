@@ -185,5 +185,11 @@ class Worker:
         else:
             values |= {"status": JobStatus.QUEUED.value, "run_at": utcnow() + delay}
         async with self.sessions() as session:
-            await session.execute(sa.update(_jobs).where(self._fence(job)).values(**values))
+            result = await session.execute(
+                sa.update(_jobs).where(self._fence(job)).values(**values)
+            )
+            spec = handler_for(job.kind)
+            if dead and result.rowcount == 1 and spec is not None and spec.on_dead is not None:  # type: ignore[attr-defined]
+                ctx = JobContext(session, self.settings, job.id, job.attempts, self.services)
+                await spec.on_dead(ctx, job.payload)
             await session.commit()

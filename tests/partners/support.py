@@ -40,7 +40,7 @@ def application_body(
 
 
 @dataclass
-class TestPartner:
+class PartnerHandle:
     client: Any
     partner_id: str
     client_id: str
@@ -110,7 +110,7 @@ class TestPartner:
 
 async def onboard(
     client: Any, staff: StaffFactory, *, scenarios: list[str] | None = None, **overrides: Any
-) -> TestPartner:
+) -> PartnerHandle:
     """Apply, review (maker) and approve (checker) a partner; returns its credentials."""
     private, public = keypair()
     body = application_body(public, scenarios=scenarios or ["community"], **overrides)
@@ -130,6 +130,6 @@ async def onboard(
     )
     assert approved.status_code == 200, approved.text
     creds = approved.json()
-    return TestPartner(
+    return PartnerHandle(
         client, creds["partner_id"], creds["client_id"], creds["client_secret"], private
     )
