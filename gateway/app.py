@@ -32,6 +32,7 @@ from gateway.ops.routes import health, ready
 from gateway.partners import routes as partner_routes
 from gateway.pii import PiiVault
 from gateway.ratelimit import LimitStore, MemoryLimitStore, RedisLimitStore
+from gateway.scenarios.base import routers as scenario_routers
 from gateway.services import open_services
 from gateway.settings import Settings, get_settings
 from gateway.settlement.ledger.routes import get_trial_balance
@@ -99,6 +100,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             *partner_routes.PARTNER_ROUTES,
             *customer_routes.PARTNER_ROUTES,
             *notification_routes.PARTNER_ROUTES,
+            *scenario_routers(),
         ],
     )
     sandbox_routes = [] if settings.core_banking_url else customer_routes.SANDBOX_ROUTES

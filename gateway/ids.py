@@ -33,6 +33,8 @@ PREFIXES = frozenset(
         "jnl",
         "cli",
         "tch",
+        "cmt",
+        "bil",
     }
 )
 

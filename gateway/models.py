@@ -14,6 +14,7 @@ from gateway.idempotency.models import IdempotencyRecord
 from gateway.jobs.models import Job
 from gateway.notifications.models import Event, WebhookDelivery
 from gateway.partners.models import Partner, PartnerApplication, PartnerKey
+from gateway.scenarios.models import Transaction
 from gateway.settlement.ledger.models import LedgerEntry, LedgerJournal
 from gateway.staff.models import StaffUser
 
@@ -34,6 +35,7 @@ __all__ = [
     "PartnerKey",
     "StaffUser",
     "Touchpoint",
+    "Transaction",
     "UsedNonce",
     "WebhookDelivery",
 ]

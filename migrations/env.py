@@ -8,8 +8,11 @@ from alembic import context
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
-import gateway.models  # noqa: F401  (registers every table on the metadata)
+import gateway.models  # noqa: F401  (registers every core table on the metadata)
 from gateway.db import metadata
+from gateway.scenarios.base import load as load_scenarios
+
+load_scenarios()  # adapters own their tables, in the same chain
 
 config = context.config
 

@@ -27,9 +27,11 @@ import gateway.models  # noqa: F401  (complete metadata for truncation)
 from gateway import migrate
 from gateway.app import create_app
 from gateway.db import create_engine, metadata, session_factory
+from gateway.scenarios.base import load as load_scenarios
 from gateway.settings import Settings
 from gateway.staff.service import add_user
 
+load_scenarios()  # adapter tables join the metadata (truncation, migration checks)
 PG_URL = os.environ.get("GATEWAY_TEST_DATABASE_URL", "")
 IS_PG = PG_URL.startswith("postgresql")
 TEST_PASSWORD = "correct horse battery"

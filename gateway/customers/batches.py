@@ -9,7 +9,7 @@ person's, see :mod:`gateway.customers.service`). The partner hears ``account_bat
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -20,14 +20,15 @@ from sqlmodel import col, select
 from gateway.core_banking import core_banking_for
 from gateway.customers.models import AccountBatch, AccountBatchItem, BatchStatus, ItemStatus
 from gateway.customers.rules import check_identity, today
-from gateway.customers.service import Applicant, Channel, id_index, open_customer
+from gateway.customers.service import Applicant, Channel, Opening, id_index, open_customer
 from gateway.db import utcnow
-from gateway.errors import Forbidden
+from gateway.errors import BusinessRuleViolation, Forbidden
 from gateway.ids import new_id
 from gateway.jobs import JobContext, enqueue, job_handler
 from gateway.notifications import emit
 from gateway.partners.models import Partner
 from gateway.pii import PiiVault
+from gateway.scenarios.base import OpenedCustomer, adapter_for
 
 CHUNK = 500
 PROCESS_JOB = "account_batch.process"
@@ -39,9 +40,37 @@ class ScenarioNotGranted(Forbidden):
     code = "scenario_not_granted"
 
 
-def check_scenario(partner: Partner, scenario: str) -> None:
-    if scenario not in partner.scenarios:
-        raise ScenarioNotGranted(f"The partner is not approved for the scenario {scenario!r}.")
+class SubChannelUnknown(BusinessRuleViolation):
+    code = "sub_channel_unknown"
+
+
+async def check_channel(session: AsyncSession, partner: Partner, channel: Channel) -> None:
+    """The scenario must be granted and the sub-channel the partner's own (asked of the adapter)."""
+    if channel.scenario not in partner.scenarios:
+        raise ScenarioNotGranted(
+            f"The partner is not approved for the scenario {channel.scenario!r}."
+        )
+    adapter = adapter_for(channel.scenario)
+    if adapter is not None:
+        code = await adapter.check_sub_channel(session, partner.id, channel.sub_channel)
+        if code is not None:
+            raise SubChannelUnknown(
+                f"The sub_channel {channel.sub_channel!r} is not one of yours.", code=code
+            )
+
+
+async def after_opening(
+    session: AsyncSession, channel: Channel, opening: Opening, attributes: Mapping[str, Any]
+) -> None:
+    """Let the scenario create what it needs for an opened or recognised customer."""
+    adapter = adapter_for(channel.scenario)
+    if adapter is not None and opening.customer_id is not None:
+        await adapter.on_customer_opened(
+            session,
+            OpenedCustomer(
+                channel.partner_id, opening.customer_id, channel.sub_channel, attributes
+            ),
+        )
 
 
 def _upload_rows(
@@ -97,7 +126,7 @@ async def create_batch(
     channel: Channel,
     applicants: Sequence[Applicant],
 ) -> AccountBatch:
-    check_scenario(partner, channel.scenario)
+    await check_channel(session, partner, channel)
     batch_id = new_id("acb")
     rows = _upload_rows(vault, batch_id, applicants)
     rejected = sum(1 for r in rows if r["status"] == ItemStatus.REJECTED)
@@ -162,9 +191,9 @@ async def process_chunk(ctx: JobContext, payload: dict[str, Any]) -> None:
     ).all()
     day = today()
     for item in items:
-        opening = await open_customer(
-            session, vault, core, channel, Applicant.unseal(vault, item.payload), today=day
-        )
+        applicant = Applicant.unseal(vault, item.payload)
+        opening = await open_customer(session, vault, core, channel, applicant, today=day)
+        await after_opening(session, channel, opening, applicant.attributes)
         item.status = opening.status
         item.customer_id = opening.customer_id
         item.payload = ""  # the row is not kept once it is opened

@@ -15,7 +15,7 @@ from gateway.core_banking import core_banking_for, fund_account
 from gateway.core_banking.port import PositiveFen
 from gateway.csvsafe import render_csv
 from gateway.customers import uploads
-from gateway.customers.batches import check_scenario, create_batch
+from gateway.customers.batches import after_opening, check_channel, create_batch
 from gateway.customers.models import AccountBatch, AccountBatchItem, Customer
 from gateway.customers.rules import age_on, today
 from gateway.customers.schemas import (
@@ -76,12 +76,13 @@ async def open_one(
 ) -> Response[OpeningRead]:
     if not data.scenario:
         raise ValidationFailed(errors=[FieldError("scenario", "required", "Name the scenario.")])
-    check_scenario(partner.partner, data.scenario)
-    core = core_banking_for(db_session, request.app.state.services["core_http"])
     channel = Channel(partner.id, data.scenario, data.sub_channel, data.campaign)
+    await check_channel(db_session, partner.partner, channel)
+    core = core_banking_for(db_session, request.app.state.services["core_http"])
     opening = await open_customer(db_session, vault, core, channel, _applicant(data), today=today())
     if opening.error is not None:
         raise BusinessRuleViolation(opening.error.message, code=opening.error.code)
+    await after_opening(db_session, channel, opening, data.attributes)
     body = OpeningRead(
         id=str(opening.customer_id),
         status=opening.status,

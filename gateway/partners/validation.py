@@ -13,9 +13,9 @@ from gateway.auth.signatures import public_key_from_jwk
 from gateway.errors import FieldError, ValidationFailed
 from gateway.net import check_outbound_url
 from gateway.partners.schemas import ApplicationCreate
+from gateway.scenarios.base import known_keys
 from gateway.settings import Settings
 
-SCENARIOS = ("community", "fuel", "stored_value", "campus", "utilities")
 MOBILE = re.compile(r"^1[3-9]\d{9}$")
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 ACCOUNT_NO = re.compile(r"^\d{8,34}$")
@@ -122,13 +122,14 @@ async def validate_application(app: ApplicationCreate, settings: Settings) -> No
         errors.append(
             FieldError("settlement_account.account_no", "account_no_invalid", "8 to 34 digits.")
         )
-    unknown = [s for s in app.scenarios if s not in SCENARIOS]
+    known = known_keys()
+    unknown = [s for s in app.scenarios if s not in known]
     if unknown or len(set(app.scenarios)) != len(app.scenarios):
         errors.append(
             FieldError(
                 "scenarios",
                 "scenario_unknown",
-                f"Scenarios are distinct values of: {', '.join(SCENARIOS)}.",
+                f"Scenarios are distinct values of: {', '.join(sorted(known))}.",
             )
         )
     errors += jwks_errors({"keys": app.jwks.keys})

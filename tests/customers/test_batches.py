@@ -64,10 +64,23 @@ async def test_json_batch_end_to_end_with_signed_webhook(
         person(rng, 7, id_number=fake_resident_id(rng, date(2016, 5, 5))),
     ]
     rows.append(dict(rows[0], external_ref="owner-dup"))  # same person again
+    community = await partner.call(
+        "POST",
+        "/v1/scenarios/community/communities",
+        {"external_ref": "c-9", "name": "Garden Court", "address": "1 Road", "households": 10},
+    )
+    assert community.status_code == 201, community.text
+    community_id = community.json()["id"]
+    bogus = await partner.call(
+        "POST",
+        "/v1/account-batches",
+        {"scenario": "community", "sub_channel": "cmt_x", "items": rows},
+    )
+    assert (bogus.status_code, bogus.json()["code"]) == (422, "sub_channel_unknown")
     resp = await partner.call(
         "POST",
         "/v1/account-batches",
-        {"scenario": "community", "sub_channel": "cmty-9", "items": rows},
+        {"scenario": "community", "sub_channel": community_id, "items": rows},
     )
     assert resp.status_code == 202, resp.text
     accepted = resp.json()
@@ -117,14 +130,26 @@ async def test_json_batch_end_to_end_with_signed_webhook(
         assert await s.scalar(sa.select(sa.func.count()).select_from(Customer)) == 4
         delivery = (await s.scalars(sa.select(WebhookDelivery))).one()
     assert (delivery.status, delivery.attempts) == ("succeeded", 1)
+    stats = (
+        await partner.call("GET", f"/v1/scenarios/community/communities/{community_id}/stats")
+    ).json()
+    assert (stats["owners_with_accounts"], stats["coverage"]) == (
+        4,
+        0.4,
+    )  # the scenario saw its owners
+    stats = (
+        await partner.call("GET", f"/v1/scenarios/community/communities/{community_id}/stats")
+    ).json()
+    assert (stats["owners_with_accounts"], stats["coverage"]) == (
+        4,
+        0.4,
+    )  # the scenario saw its owners
 
 
 async def test_csv_and_xlsx_uploads(client: Any, app: Litestar, staff: StaffFactory) -> None:
     partner = await onboard(client, staff)
     rows = people(20, 3)
-    csv_resp = await upload(
-        partner, csv_bytes(rows, bom=True), "text/csv", "?scenario=community&sub_channel=c1"
-    )
+    csv_resp = await upload(partner, csv_bytes(rows, bom=True), "text/csv", "?scenario=community")
     assert csv_resp.status_code == 202, csv_resp.text
 
     book = Workbook()

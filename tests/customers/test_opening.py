@@ -23,9 +23,7 @@ async def test_open_then_existing_across_partners(
     first = await onboard(client, staff)
     second = await onboard(client, staff)
     row = person(rng, 1)
-    opened = await first.call(
-        "POST", "/v1/customers", row | {"scenario": "community", "sub_channel": "cmty-1"}
-    )
+    opened = await first.call("POST", "/v1/customers", row | {"scenario": "community"})
     assert opened.status_code == 201, opened.text
     body = opened.json()
     assert body["status"] == "opened"
