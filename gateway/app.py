@@ -20,6 +20,7 @@ from gateway.audit.routes import list_audit
 from gateway.auth.front_door import partner_router, release_reservation, replay_response
 from gateway.auth.nonces import DatabaseNonceStore, RedisNonceStore
 from gateway.auth.oauth import token_endpoint
+from gateway.console import router as console
 from gateway.customers import routes as customer_routes
 from gateway.db import create_engine, provide_session, session_factory
 from gateway.errors import handle_exception
@@ -116,6 +117,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         *partner_routes.ADMIN_ROUTES,
         partner_api,
         *sandbox_routes,
+        *console.routes(settings),
     ]
     return Litestar(
         route_handlers=route_handlers,
@@ -130,6 +132,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         after_exception=[release_reservation],
         before_send=[stamp_request_id],
         on_app_init=[on_app_init],
+        template_config=console.template_config(),
         request_max_body_size=settings.body_limit,
         openapi_config=OpenAPIConfig(
             title="Scenario-finance partner gateway",

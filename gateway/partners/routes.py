@@ -7,7 +7,7 @@ from typing import Any
 from litestar import Request, get, post, put
 from litestar.di import Provide
 from litestar.params import FromPath, FromQuery, JSONBody
-from sqlmodel import col, select
+from sqlmodel import col
 
 from gateway.deps import AppSettings, CurrentPartner, DbSession, Staff, Vault
 from gateway.errors import TooManyRequests, ValidationFailed
@@ -96,11 +96,12 @@ async def list_applications(
     limit: FromQuery[int] = DEFAULT_LIMIT,
     cursor: FromQuery[str | None] = None,
 ) -> Page[ApplicationRead]:
-    stmt = select(PartnerApplication)
-    if status:
-        stmt = stmt.where(col(PartnerApplication.status) == status)
     rows, next_cursor = await paginate(
-        db_session, stmt, col(PartnerApplication.id), limit=limit, cursor=cursor
+        db_session,
+        service.applications_query(status),
+        col(PartnerApplication.id),
+        limit=limit,
+        cursor=cursor,
     )
     return Page(data=[application_read(r, vault) for r in rows], next_cursor=next_cursor)
 
@@ -177,11 +178,8 @@ async def list_partners(
     limit: FromQuery[int] = DEFAULT_LIMIT,
     cursor: FromQuery[str | None] = None,
 ) -> Page[PartnerRead]:
-    stmt = select(Partner)
-    if status:
-        stmt = stmt.where(col(Partner.status) == status)
     rows, next_cursor = await paginate(
-        db_session, stmt, col(Partner.id), limit=limit, cursor=cursor
+        db_session, service.partners_query(status), col(Partner.id), limit=limit, cursor=cursor
     )
     data = [partner_read(p, await service.keys_of(db_session, p.id), vault) for p in rows]
     return Page(data=data, next_cursor=next_cursor)

@@ -9,6 +9,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
+from sqlmodel.sql.expression import SelectOfScalar
 
 from gateway import audit
 from gateway.db import utcnow
@@ -102,6 +103,12 @@ async def get_application(session: AsyncSession, application_id: str) -> Partner
     if application is None:
         raise NotFound("No such application.")
     return application
+
+
+def applications_query(status: str | None) -> SelectOfScalar[PartnerApplication]:
+    """Applications, optionally in one status: the list the API and the console both show."""
+    stmt = select(PartnerApplication)
+    return stmt.where(col(PartnerApplication.status) == status) if status else stmt
 
 
 async def _transition(
@@ -249,6 +256,11 @@ async def get_partner(
     if partner is None:
         raise NotFound("No such partner.")
     return partner
+
+
+def partners_query(status: str | None) -> SelectOfScalar[Partner]:
+    stmt = select(Partner)
+    return stmt.where(col(Partner.status) == status) if status else stmt
 
 
 _LIFECYCLE: dict[str, tuple[set[PartnerStatus], PartnerStatus]] = {

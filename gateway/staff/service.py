@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -144,3 +145,14 @@ async def authenticate(
         raise InvalidCredentials("The username or password is wrong.")
     await limits.reset(throttle_key)
     return user
+
+
+async def usernames(session: AsyncSession, user_ids: Iterable[str | None]) -> dict[str, str]:
+    """Who a recorded user id is, for pages that show who reviewed or decided something."""
+    wanted = {i for i in user_ids if i}
+    if not wanted:
+        return {}
+    rows = await session.execute(
+        select(StaffUser.id, StaffUser.username).where(col(StaffUser.id).in_(wanted))
+    )
+    return dict(rows.all())

@@ -1,0 +1,30 @@
+"""HTML forms read into the staff API's own request schemas, so both validate the same way."""
+
+from __future__ import annotations
+
+from typing import Any, TypeVar
+
+import msgspec
+from litestar import Request
+
+from gateway.errors import FieldError, ValidationFailed
+
+T = TypeVar("T")
+CSRF_FIELD = "_csrf_token"  # checked by the CSRF middleware, not part of any schema
+
+
+async def form_as(request: Request[Any, Any, Any], schema: type[T]) -> T:
+    form = await request.form()
+    fields = {key: form.get(key) for key in form if key != CSRF_FIELD}
+    try:
+        return msgspec.convert(fields, schema)
+    except msgspec.ValidationError as e:
+        message, _, where = str(e).partition(" - at `$.")
+        field = where.rstrip("`") or "form"
+        raise ValidationFailed(errors=[FieldError(field, "invalid", message)]) from e
+
+
+async def form_field(request: Request[Any, Any, Any], name: str) -> str:
+    """One text field of a form that no API schema describes (sign-in, language)."""
+    value = (await request.form()).get(name)
+    return value if isinstance(value, str) else ""
