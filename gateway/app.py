@@ -20,6 +20,7 @@ from gateway.audit.routes import list_audit
 from gateway.auth.front_door import partner_router, release_reservation, replay_response
 from gateway.auth.nonces import DatabaseNonceStore, RedisNonceStore
 from gateway.auth.oauth import token_endpoint
+from gateway.channels.campaigns import routes as campaign_routes
 from gateway.console import router as console
 from gateway.customers import routes as customer_routes
 from gateway.db import create_engine, provide_session, session_factory
@@ -115,6 +116,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         token_endpoint,
         *partner_routes.PUBLIC_ROUTES,
         *partner_routes.ADMIN_ROUTES,
+        *campaign_routes.ADMIN_ROUTES,
         partner_api,
         *sandbox_routes,
         *console.routes(settings),

@@ -2,6 +2,7 @@
 
 from gateway.audit.models import AuditRecord
 from gateway.auth.models import GatewaySigningKey, UsedNonce
+from gateway.channels.campaigns.models import Campaign, CampaignCustomerMonth
 from gateway.core_banking.models import SandboxAccount, SandboxMovement  # noqa: F401
 from gateway.customers.models import (
     AccountBatch,
@@ -22,6 +23,8 @@ __all__ = [
     "AccountBatch",
     "AccountBatchItem",
     "AuditRecord",
+    "Campaign",
+    "CampaignCustomerMonth",
     "Customer",
     "CustomerLink",
     "Event",
