@@ -5,6 +5,8 @@ becomes a 422 with the core's code (and, raised, rolls back everything the reque
 subsidy drawn included), an unknown outcome is a 503 the partner retries with the same
 Idempotency-Key (the reference repeats, so the core answers the first outcome), and a success is
 recorded as a transaction with its balanced ledger journal and a ``payment.succeeded`` event.
+A subsidised payment draws its subsidy from the active campaign of its partner and scenario
+(DESIGN §7) in the same transaction, so a decline or a crash gives the budget back by rolling back.
 Class II limits are the core's to enforce: the sandbox core applies them exactly (DESIGN §6).
 """
 
@@ -14,6 +16,7 @@ from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from gateway.channels.campaigns.service import NO_GRANT, active_campaign, draw_subsidy
 from gateway.clock import business_date_of
 from gateway.core_banking import CoreBanking, CoreBankingUnavailable, MoneyStatus
 from gateway.customers.service import customer_for_partner
@@ -54,14 +57,31 @@ async def collect(
     kind: str,
     payer: Payer,
     amount: int,
-    subsidy: int,
-    campaign_id: str | None,
     reference: str,
     purpose: str,
     sub_channel: str | None = None,
     external_ref: str | None = None,
+    subsidised: bool = False,
+    litres_ml: int | None = None,
 ) -> Transaction:
-    """Charge ``amount − subsidy`` to the payer; the partner is owed the full ``amount``."""
+    """Charge ``amount`` less any subsidy to the payer; the partner is owed the full ``amount``.
+
+    With ``subsidised`` the active campaign's subsidy is drawn first (``litres_ml`` is what a
+    per-litre subsidy counts); when its budget has run out the payer simply pays more.
+    """
+    now = utcnow()
+    grant = NO_GRANT
+    if subsidised:
+        campaign = await active_campaign(session, partner_id=partner_id, scenario=scenario, at=now)
+        grant = await draw_subsidy(
+            session,
+            campaign=campaign,
+            customer_id=payer.customer_id,
+            amount=amount,
+            litres_ml=litres_ml,
+            at=now,
+        )
+    subsidy, campaign_id = grant.amount, grant.campaign_id
     charged = amount - subsidy
     core_reference = None
     if charged > 0:
@@ -77,7 +97,6 @@ async def collect(
                 f"The payment was declined: {result.error_code}.", code=str(result.error_code)
             )
         core_reference = result.core_reference
-    now = utcnow()
     txn = Transaction(
         id=new_id("txn"),
         partner_id=partner_id,
@@ -86,7 +105,7 @@ async def collect(
         status=TxnStatus.SUCCEEDED.value,
         customer_id=payer.customer_id,
         sub_channel=sub_channel,
-        campaign_id=campaign_id if subsidy else None,
+        campaign_id=campaign_id,
         amount=amount,
         subsidy=subsidy,
         reference=reference,

@@ -131,7 +131,7 @@ async def pay_bill(
     customer_id: str,
     reference: str,
 ) -> tuple[Bill, Transaction]:
-    """Pay a bill in full from the owner's account."""
+    """Pay a bill in full: the owner's account, less any campaign discount, and the budget."""
     bill = await owned(session, Bill, bill_id, partner_id, for_update=True)
     if bill.status == BillStatus.PAID:
         raise Conflict("The bill is already paid.", code="bill_already_paid")
@@ -151,12 +151,11 @@ async def pay_bill(
         kind="payment",
         payer=payer,
         amount=bill.amount,
-        subsidy=0,
-        campaign_id=None,
         reference=reference,
         purpose=f"{bill.item} {bill.period}",
         sub_channel=bill.community_id,
         external_ref=bill.id,
+        subsidised=True,
     )
     marked = await session.execute(
         sa.update(Bill)
