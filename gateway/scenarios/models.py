@@ -20,7 +20,8 @@ class Transaction(SQLModel, table=True):
     """Every money movement a scenario makes, in one table settlement and risk can read.
 
     ``amount`` is the gross the partner is settled on; ``subsidy`` what a campaign paid of it;
-    the customer was charged the difference.
+    the customer was charged the difference. ``refunded`` is how much of a payment later
+    refunds (their own rows, ``kind="refund"``, ``related_id`` = the payment) have given back.
     """
 
     __tablename__ = "transactions"
@@ -28,6 +29,7 @@ class Transaction(SQLModel, table=True):
         sa.UniqueConstraint("partner_id", "external_ref"),
         sa.CheckConstraint("amount > 0", name="amount_positive"),
         sa.CheckConstraint("subsidy >= 0 AND subsidy <= amount", name="subsidy_within_amount"),
+        sa.CheckConstraint("refunded >= 0 AND refunded <= amount", name="refunded_within_amount"),
         sa.Index("ix_transactions_partner_day", "partner_id", "scenario", "business_date"),
     )
 
@@ -41,6 +43,7 @@ class Transaction(SQLModel, table=True):
     campaign_id: str | None = Field(default=None, max_length=40)
     amount: int = Field(sa_type=sa.BigInteger)
     subsidy: int = Field(default=0, sa_type=sa.BigInteger)
+    refunded: int = Field(default=0, sa_type=sa.BigInteger)
     reference: str = Field(max_length=200, unique=True)
     core_reference: str | None = Field(default=None, max_length=120)
     related_id: str | None = Field(default=None, max_length=40)

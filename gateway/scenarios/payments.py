@@ -14,15 +14,23 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col
 
-from gateway.channels.campaigns.service import NO_GRANT, active_campaign, draw_subsidy
+from gateway.channels.campaigns.service import (
+    NO_GRANT,
+    active_campaign,
+    draw_subsidy,
+    return_subsidy,
+)
 from gateway.clock import business_date_of
 from gateway.core_banking import CoreBanking, CoreBankingUnavailable, MoneyStatus
 from gateway.customers.service import customer_for_partner
 from gateway.db import utcnow
 from gateway.errors import BusinessRuleViolation
 from gateway.ids import new_id
+from gateway.money import mul_div_half_up
 from gateway.notifications import emit
 from gateway.pii import PiiVault
 from gateway.scenarios.models import Transaction, TxnStatus
@@ -32,6 +40,10 @@ from gateway.settlement.ledger.service import post_journal
 
 class PaymentDeclined(BusinessRuleViolation):
     code = "payment_declined"
+
+
+class RefundExceedsPaid(BusinessRuleViolation):
+    code = "refund_exceeds_paid"
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,6 +157,119 @@ async def collect(
             "charged": charged,
             "currency": "CNY",
             "external_ref": external_ref,
+        },
+    )
+    return txn
+
+
+async def refund(
+    session: AsyncSession,
+    core: CoreBanking,
+    *,
+    payment: Transaction,
+    payer: Payer,
+    amount: int,
+    reference: str,
+    purpose: str,
+) -> Transaction:
+    """Give back ``amount`` of a succeeded payment (its gross terms), in part or in full.
+
+    The partner owes ``amount`` less; a subsidised payment's campaign gets back its share of
+    it (rounded so that refunding everything returns exactly the subsidy) and the payer the
+    rest, credited through the core with the caller's idempotent reference. Refunds can never
+    add up to more than the payment: ``refunded`` only moves by a conditional UPDATE, so two
+    concurrent refunds cannot both pass the check (422 ``refund_exceeds_paid``).
+    """
+    if payment.status != TxnStatus.SUCCEEDED.value or payment.kind == "refund":
+        raise BusinessRuleViolation(
+            "Only a succeeded payment can be refunded.", code="not_refundable"
+        )
+    before = await session.scalar(
+        sa.update(Transaction)
+        .where(
+            col(Transaction.id) == payment.id,
+            col(Transaction.refunded) + amount <= col(Transaction.amount),
+        )
+        .values(refunded=col(Transaction.refunded) + amount)
+        .returning(col(Transaction.refunded) - amount)
+        .execution_options(synchronize_session=False)
+    )
+    if before is None:
+        raise RefundExceedsPaid("The refunds would exceed what was paid.")
+    share = mul_div_half_up(before + amount, payment.subsidy, payment.amount) - mul_div_half_up(
+        before, payment.subsidy, payment.amount
+    )
+    credited = amount - share
+    core_reference = None
+    if credited > 0:
+        result = await core.credit(
+            reference=reference, account_no=payer.account_no, amount=credited, purpose=purpose
+        )
+        if result.status is MoneyStatus.UNKNOWN:
+            raise CoreBankingUnavailable(
+                "The core did not confirm the refund; retry with the same Idempotency-Key."
+            )
+        if not result.ok:
+            raise PaymentDeclined(
+                f"The refund was declined: {result.error_code}.", code=str(result.error_code)
+            )
+        core_reference = result.core_reference
+    if share and payment.campaign_id:
+        await return_subsidy(
+            session,
+            campaign_id=payment.campaign_id,
+            customer_id=payer.customer_id,
+            amount=share,
+            at=payment.occurred_at,
+        )
+    now = utcnow()
+    txn = Transaction(
+        id=new_id("txn"),
+        partner_id=payment.partner_id,
+        scenario=payment.scenario,
+        kind="refund",
+        status=TxnStatus.SUCCEEDED.value,
+        customer_id=payer.customer_id,
+        sub_channel=payment.sub_channel,
+        campaign_id=payment.campaign_id if share else None,
+        amount=amount,
+        subsidy=share,
+        reference=reference,
+        core_reference=core_reference,
+        related_id=payment.id,
+        occurred_at=now,
+        business_date=business_date_of(now),
+    )
+    session.add(txn)
+    await session.flush()
+    lines = [(account(AccountType.PARTNER_PAYABLE, payment.partner_id, payment.scenario), amount)]
+    if credited:
+        lines.append((account(AccountType.CUSTOMER_FUNDS), -credited))
+    if share and payment.campaign_id:
+        lines.append((account(AccountType.SUBSIDY_BUDGET, payment.campaign_id), -share))
+    await post_journal(
+        session,
+        reference=f"txn:{txn.id}",
+        kind=f"{payment.scenario}.refund",
+        lines=lines,
+        occurred_at=now,
+        txn_id=txn.id,
+        partner_id=payment.partner_id,
+        scenario=payment.scenario,
+    )
+    await emit(
+        session,
+        payment.partner_id,
+        "payment.refunded",
+        {
+            "transaction_id": txn.id,
+            "payment_id": payment.id,
+            "scenario": payment.scenario,
+            "customer_id": payer.customer_id,
+            "amount": amount,
+            "subsidy_returned": share,
+            "credited": credited,
+            "currency": "CNY",
         },
     )
     return txn
