@@ -6,7 +6,9 @@ machine without it fails these tests rather than skipping them.
 
 from __future__ import annotations
 
+import os
 import shutil
+import tempfile
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -15,7 +17,11 @@ from playwright.async_api import Browser, async_playwright
 
 from tests.e2e.conftest import live_server  # noqa: F401  (the real server process these tests drive)
 
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+# Runs write screenshots to a scratch directory; GATEWAY_SCREENSHOTS=docs/screenshots refreshes
+# the committed ones, so an ordinary test run leaves the work tree clean.
+SCREENSHOTS = Path(
+    os.environ.get("GATEWAY_SCREENSHOTS") or Path(tempfile.gettempdir()) / "gateway-screenshots"
+)
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-background-networking", "--disable-gpu"]
 
 

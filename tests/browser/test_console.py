@@ -1,6 +1,6 @@
 """The console in a real browser against a real server: the four-eyes path and CSRF refusal.
 
-Screenshots of the main pages are written to ``docs/screenshots/`` on every run.
+Screenshots of the main pages are written on every run (``GATEWAY_SCREENSHOTS`` says where).
 """
 
 from __future__ import annotations
