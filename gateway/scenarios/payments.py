@@ -12,7 +12,9 @@ Class II limits are the core's to enforce: the sandbox core applies them exactly
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -75,11 +77,15 @@ async def collect(
     external_ref: str | None = None,
     subsidised: bool = False,
     litres_ml: int | None = None,
+    details: Mapping[str, Any] | None = None,
 ) -> Transaction:
     """Charge ``amount`` less any subsidy to the payer; the partner is owed the full ``amount``.
 
     With ``subsidised`` the active campaign's subsidy is drawn first (``litres_ml`` is what a
     per-litre subsidy counts); when its budget has run out the payer simply pays more.
+    ``details`` are the scenario's facts about the payment (plate and litres, terminal, card,
+    the partner's ``context`` of device and IP) that the risk engine scores, with the adapter's
+    ``risk_features``, before any money moves.
     """
     now = utcnow()
     grant = NO_GRANT

@@ -14,6 +14,8 @@ shows a negative balance.
   settled and paid;
 - ``merchant_escrow:<partner_id>`` (credit): prepaid (stored-value) money held under supervision
   for a merchant;
+- ``card_float:<partner_id>`` (credit): money customers moved onto a partner's closed-loop cards
+  (campus cards), owed to the cardholders until spent at the partner's merchants or withdrawn;
 - ``subsidy_budget:<campaign_id>`` (debit): what a campaign has spent on subsidies and incentives,
   so what is left is the campaign's budget less this balance;
 - ``incentive_payable:<partner_id>`` (credit): incentives accrued to a partner and not yet paid
@@ -36,6 +38,7 @@ class AccountType(StrEnum):
     CORE_CLEARING = "core_clearing"
     PARTNER_PAYABLE = "partner_payable"
     MERCHANT_ESCROW = "merchant_escrow"
+    CARD_FLOAT = "card_float"
     SUBSIDY_BUDGET = "subsidy_budget"
     INCENTIVE_PAYABLE = "incentive_payable"
     FEE_INCOME = "fee_income"
@@ -48,6 +51,7 @@ QUALIFIERS: dict[AccountType, tuple[str, ...]] = {
     AccountType.CORE_CLEARING: (),
     AccountType.PARTNER_PAYABLE: ("partner_id", "scenario"),
     AccountType.MERCHANT_ESCROW: ("partner_id",),
+    AccountType.CARD_FLOAT: ("partner_id",),
     AccountType.SUBSIDY_BUDGET: ("campaign_id",),
     AccountType.INCENTIVE_PAYABLE: ("partner_id",),
     AccountType.FEE_INCOME: (),
