@@ -37,6 +37,7 @@ from gateway.ratelimit import LimitStore, MemoryLimitStore, RedisLimitStore
 from gateway.scenarios.base import routers as scenario_routers
 from gateway.services import open_services
 from gateway.settings import Settings, get_settings
+from gateway.settlement import routes as settlement_routes
 from gateway.settlement.ledger.routes import get_trial_balance
 from gateway.staff.routes import create_session
 
@@ -102,6 +103,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             *partner_routes.PARTNER_ROUTES,
             *customer_routes.PARTNER_ROUTES,
             *notification_routes.PARTNER_ROUTES,
+            *settlement_routes.PARTNER_ROUTES,
             *scenario_routers(),
         ],
     )
@@ -117,6 +119,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         *partner_routes.PUBLIC_ROUTES,
         *partner_routes.ADMIN_ROUTES,
         *campaign_routes.ADMIN_ROUTES,
+        *settlement_routes.ADMIN_ROUTES,
         partner_api,
         *sandbox_routes,
         *console.routes(settings),

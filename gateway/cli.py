@@ -7,6 +7,7 @@ import json
 import signal
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 import uvicorn
@@ -147,6 +148,18 @@ def accounts_import(
     except GatewayError as e:
         raise click.ClickException(f"{e.code}: {e.detail}") from e
     click.echo(summary)
+
+
+@main.command()
+@click.option("--date", "business_date", required=True, type=click.DateTime(["%Y-%m-%d"]))
+def settle(business_date: Any) -> None:
+    """Settle everything up to the end of a business date, then pay out (with progress)."""
+    from gateway.settlement.command import settle as run_settle  # noqa: PLC0415
+
+    try:
+        click.echo(asyncio.run(run_settle(_settings(), business_date.date())))
+    except GatewayError as e:
+        raise click.ClickException(f"{e.code}: {e.detail}") from e
 
 
 @main.group()

@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import importlib
 
-HANDLER_MODULES = ("gateway.notifications.service", "gateway.customers.batches")
+HANDLER_MODULES = (
+    "gateway.notifications.service",
+    "gateway.customers.batches",
+    "gateway.settlement.runs",
+    "gateway.settlement.payouts",
+)
 
 
 def register_all() -> None:

@@ -17,6 +17,14 @@ from gateway.notifications.models import Event, WebhookDelivery
 from gateway.partners.models import Partner, PartnerApplication, PartnerKey
 from gateway.scenarios.models import Transaction
 from gateway.settlement.ledger.models import LedgerEntry, LedgerJournal
+from gateway.settlement.models import (  # noqa: F401
+    PartnerContract,
+    ReconciliationException,
+    ReconciliationFile,
+    Settlement,
+    SettlementHeldItem,
+    SettlementRun,
+)
 from gateway.staff.models import StaffUser
 
 __all__ = [

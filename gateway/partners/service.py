@@ -27,6 +27,7 @@ from gateway.partners.models import (
 from gateway.partners.schemas import ApplicationCreate
 from gateway.pii import PiiVault
 from gateway.settings import Settings
+from gateway.settlement.contracts import create_default_contract
 from gateway.staff.service import StaffIdentity
 
 BASE_SCOPES = (
@@ -202,6 +203,7 @@ async def approve(
     )
     session.add(partner)
     await session.flush()
+    await create_default_contract(session, partner, staff.actor)
     for jwk in application.jwks["keys"]:
         session.add(PartnerKey(id=new_id("key"), partner_id=partner_id, kid=jwk["kid"], jwk=jwk))
     audit.record(

@@ -47,6 +47,8 @@ class Transaction(SQLModel, table=True):
     reference: str = Field(max_length=200, unique=True)
     core_reference: str | None = Field(default=None, max_length=120)
     related_id: str | None = Field(default=None, max_length=40)
+    # Set, in one transaction with the settlement row, when a settlement takes the transaction.
+    settlement_id: str | None = Field(default=None, max_length=40, index=True)
     external_ref: str | None = Field(default=None, max_length=128)
     occurred_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     business_date: date

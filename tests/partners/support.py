@@ -94,12 +94,19 @@ class PartnerHandle:
         *,
         idempotency_key: str | None = "auto",
         headers: dict[str, str] | None = None,
+        content_type: str | None = None,
         **sign_args: Any,
     ) -> Any:
+        """Signed request; ``json_body`` may be raw bytes sent as ``content_type`` (uploads)."""
         if not self.token:
             await self.fetch_token()
-        body = json.dumps(json_body).encode() if json_body is not None else b""
+        if isinstance(json_body, bytes):
+            body = json_body
+        else:
+            body = json.dumps(json_body).encode() if json_body is not None else b""
         extra = dict(headers or {})
+        if content_type:
+            extra["Content-Type"] = content_type
         if method == "POST" and idempotency_key:
             extra["Idempotency-Key"] = (
                 str(uuid.uuid4()) if idempotency_key == "auto" else idempotency_key
