@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import date, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 import structlog
@@ -50,6 +50,7 @@ RUN_JOB = "settlement.run"
 SETTLED_STATUSES = (TxnStatus.SUCCEEDED.value, TxnStatus.REVERSED.value)
 log = structlog.get_logger(__name__)
 Progress = Callable[[int, int], None]
+_S = TypeVar("_S", bound="sa.Select[*tuple[Any, ...]]")
 
 
 def check_business_date(business_date: date, *, production: bool) -> None:
@@ -229,55 +230,63 @@ async def settle_group(
     return settlement
 
 
-def payable_per_transaction(settlement_id: str) -> sa.Subquery:
-    """Per transaction of a settlement: what it made the partner owed (``payable``) and what
-    it put into escrow (``escrow``), both read from its own ledger journal."""
+def owed(settlement_id: str) -> tuple[sa.ColumnElement[int], sa.ColumnElement[int]]:
+    """What each transaction of a settlement made the partner owed (``payable``) and put into
+    escrow (``escrow``), read from its own ledger journal: aggregates to use in a query over
+    :func:`with_journals` grouped by the transaction."""
     amount = col(LedgerEntry.amount)
     acct = col(LedgerEntry.account)
+
+    def total(kind: AccountType) -> sa.ColumnElement[int]:
+        line = sa.case((acct.like(f"{kind.value}:%"), -amount), else_=0)
+        return sa.func.coalesce(sa.func.sum(line), 0)
+
+    return total(AccountType.PARTNER_PAYABLE), total(AccountType.MERCHANT_ESCROW)
+
+
+def with_journals(stmt: _S, settlement_id: str) -> _S:
+    """``stmt`` over a settlement's transactions joined to their journal lines, one group per
+    transaction (a single pass: no subquery for the planner to re-run per row)."""
     return (
-        select(
-            col(LedgerJournal.txn_id).label("txn_id"),
-            sa.func.sum(
-                sa.case((acct.like(f"{AccountType.PARTNER_PAYABLE.value}:%"), -amount), else_=0)
-            ).label("payable"),
-            sa.func.sum(
-                sa.case((acct.like(f"{AccountType.MERCHANT_ESCROW.value}:%"), -amount), else_=0)
-            ).label("escrow"),
-        )
-        .join(LedgerEntry, col(LedgerEntry.journal_id) == col(LedgerJournal.id))
-        .join(Transaction, col(Transaction.id) == col(LedgerJournal.txn_id))
+        stmt.select_from(Transaction)
+        .outerjoin(LedgerJournal, col(LedgerJournal.txn_id) == col(Transaction.id))
+        .outerjoin(LedgerEntry, col(LedgerEntry.journal_id) == col(LedgerJournal.id))
         .where(col(Transaction.settlement_id) == settlement_id)
-        .group_by(col(LedgerJournal.txn_id))
-        .subquery()
+        .group_by(col(Transaction.id))
     )
 
 
 def fee_of(payable: sa.ColumnElement[int], bps: int) -> sa.ColumnElement[int]:
     """The fee on one transaction: ``bps`` of what it made owed, half-up away from zero, in
-    integer SQL (both engines divide integers by truncation)."""
+    integer SQL (``//`` renders integer division on both engines)."""
     return sa.case(
-        (payable > 0, (payable * bps + 5000) / 10000),
-        (payable < 0, -((-payable * bps + 5000) / 10000)),
+        (payable > 0, (payable * bps + 5000) // 10000),
+        (payable < 0, -((-payable * bps + 5000) // 10000)),
         else_=0,
     )
 
 
-def _figures(settlement_id: str, bps: int) -> sa.Select[Any]:
-    per_txn = payable_per_transaction(settlement_id)
-    payable = sa.func.coalesce(per_txn.c.payable, 0)
-    subsidy = col(Transaction.subsidy)
-    return (
+def _figures(settlement_id: str, bps: int) -> sa.Select[*tuple[Any, ...]]:
+    payable, escrow = owed(settlement_id)
+    per_txn = with_journals(
         sa.select(
-            sa.func.count(),
-            sa.func.sum(sa.case((payable > 0, payable), else_=0)),
-            sa.func.sum(sa.case((payable < 0, -payable), else_=0)),
-            sa.func.sum(fee_of(payable, bps)),
-            sa.func.sum(sa.case((col(Transaction.kind) == "refund", -subsidy), else_=subsidy)),
-            sa.func.sum(sa.func.coalesce(per_txn.c.escrow, 0)),
-        )
-        .select_from(Transaction)
-        .outerjoin(per_txn, per_txn.c.txn_id == col(Transaction.id))
-        .where(col(Transaction.settlement_id) == settlement_id)
+            col(Transaction.kind).label("kind"),
+            col(Transaction.subsidy).label("subsidy"),
+            payable.label("payable"),
+            escrow.label("escrow"),
+        ),
+        settlement_id,
+    ).subquery()
+    p = per_txn.c.payable
+    return sa.select(
+        sa.func.count(),
+        sa.func.sum(sa.case((p > 0, p), else_=0)),
+        sa.func.sum(sa.case((p < 0, -p), else_=0)),
+        sa.func.sum(fee_of(p, bps)),
+        sa.func.sum(
+            sa.case((per_txn.c.kind == "refund", -per_txn.c.subsidy), else_=per_txn.c.subsidy)
+        ),
+        sa.func.sum(per_txn.c.escrow),
     )
 
 

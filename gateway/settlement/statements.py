@@ -8,6 +8,7 @@ import io
 from collections.abc import Sequence
 from typing import Any
 
+import sqlalchemy as sa
 from openpyxl import Workbook
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
@@ -16,7 +17,7 @@ from gateway.csvsafe import render_csv, safe_cell
 from gateway.money import basis_points
 from gateway.scenarios.models import Transaction
 from gateway.settlement.models import Settlement, SettlementHeldItem
-from gateway.settlement.runs import payable_per_transaction
+from gateway.settlement.runs import owed, with_journals
 
 COLUMNS = (
     "txn_id",
@@ -39,19 +40,18 @@ def line_fee(payable: int, bps: int) -> int:
 
 
 async def statement_rows(session: AsyncSession, settlement: Settlement) -> list[Sequence[Any]]:
-    per_txn = payable_per_transaction(settlement.id)
+    owed_expr, _ = owed(settlement.id)
     settled = (
         await session.execute(
-            select(Transaction, per_txn.c.payable)
-            .outerjoin(per_txn, per_txn.c.txn_id == col(Transaction.id))
-            .where(col(Transaction.settlement_id) == settlement.id)
-            .order_by(col(Transaction.occurred_at), col(Transaction.id))
+            with_journals(sa.select(Transaction, owed_expr), settlement.id).order_by(
+                col(Transaction.occurred_at), col(Transaction.id)
+            )
         )
     ).all()
     rows: list[Sequence[Any]] = []
     for txn, payable in settled:
-        owed = int(payable or 0)
-        fee = line_fee(owed, settlement.fee_bps)
+        due = int(payable or 0)
+        fee = line_fee(due, settlement.fee_bps)
         sign = -1 if txn.kind == "refund" else 1
         rows.append(
             (
@@ -64,7 +64,7 @@ async def statement_rows(session: AsyncSession, settlement: Settlement) -> list[
                 fee,
                 sign * txn.subsidy,
                 0,
-                owed - fee,
+                due - fee,
             )
         )
     held = (
