@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import random
 import time
 from datetime import UTC, date, datetime
 
 import asyncpg
+import structlog
 
 from gateway import migrate
 from gateway.db import create_engine, session_factory
@@ -28,34 +30,33 @@ AT = datetime(2026, 11, 2, 4, 0, tzinfo=UTC)
 SCENARIO = "community"
 BPS = 30
 
+MARK = """
+UPDATE transactions SET settlement_id = 'stl_base_' || partner_id
+WHERE settlement_id IS NULL AND business_date <= $1 AND status IN ('succeeded', 'reversed')
+"""
 BASELINE = """
-WITH marked AS (
-    UPDATE transactions SET settlement_id = 'stl_base_' || partner_id
-    WHERE settlement_id IS NULL AND business_date <= $1 AND status IN ('succeeded', 'reversed')
-    RETURNING id, partner_id, scenario, kind, subsidy
-), per_txn AS (
-    SELECT j.txn_id,
-           SUM(CASE WHEN e.account LIKE 'partner_payable:%' THEN -e.amount ELSE 0 END) AS payable
-    FROM ledger_journals j JOIN ledger_entries e ON e.journal_id = j.id
-    WHERE j.txn_id IN (SELECT id FROM marked)
-    GROUP BY j.txn_id
-), figures AS (
-    SELECT m.partner_id, m.scenario, COUNT(*) AS n,
-           SUM(GREATEST(p.payable, 0)) AS gross,
-           SUM(GREATEST(-p.payable, 0)) AS refunds,
-           SUM(CASE WHEN p.payable > 0 THEN (p.payable * $2 + 5000) / 10000
-                    WHEN p.payable < 0 THEN -((-p.payable * $2 + 5000) / 10000) ELSE 0 END) AS fees,
-           SUM(CASE WHEN m.kind = 'refund' THEN -m.subsidy ELSE m.subsidy END) AS subsidies
-    FROM marked m JOIN per_txn p ON p.txn_id = m.id
-    GROUP BY m.partner_id, m.scenario
-)
 INSERT INTO settlements (id, run_id, partner_id, scenario, business_date, seq, contract_version,
     fee_bps, count, gross, refunds, fees, subsidies, escrow, held, net, carried_in, payout,
     payout_status, payout_attempt, created_at)
-SELECT 'stl_base_' || partner_id, $3, partner_id, scenario, $1, 1, 1, $2, n, gross, refunds, fees,
-       subsidies, 0, 0, gross - refunds - fees, 0, GREATEST(gross - refunds - fees, 0),
-       'pending', 0, now()
-FROM figures
+SELECT settlement_id, $3, partner_id, scenario, $1, 1, 1, $2, COUNT(*),
+       SUM(GREATEST(payable, 0)), SUM(GREATEST(-payable, 0)), SUM(fee), SUM(subsidy), 0, 0,
+       SUM(payable - fee), 0, GREATEST(SUM(payable - fee), 0), 'pending', 0, now()
+FROM (
+    SELECT *, CASE WHEN payable > 0 THEN (payable * $2 + 5000) / 10000
+                   WHEN payable < 0 THEN -((-payable * $2 + 5000) / 10000) ELSE 0 END AS fee
+    FROM (
+        SELECT t.settlement_id, t.partner_id, t.scenario,
+               CASE WHEN t.kind = 'refund' THEN -t.subsidy ELSE t.subsidy END AS subsidy,
+               SUM(CASE WHEN e.account LIKE 'partner_payable:%' THEN -e.amount ELSE 0 END)
+                   AS payable
+        FROM transactions t
+        JOIN ledger_journals j ON j.txn_id = t.id
+        JOIN ledger_entries e ON e.journal_id = j.id
+        WHERE t.settlement_id LIKE 'stl_base_%'
+        GROUP BY t.id
+    ) owed
+) per_txn
+GROUP BY settlement_id, partner_id, scenario
 """
 
 
@@ -276,6 +277,7 @@ async def baseline(dsn: str) -> float:
         )
         start = time.perf_counter()
         async with conn.transaction():
+            await conn.execute(MARK, DAY)
             await conn.execute(BASELINE, DAY, BPS, "srn_base")
         return time.perf_counter() - start
     finally:
@@ -323,6 +325,7 @@ def main() -> None:
     parser.add_argument("--partners", type=int, default=20)
     parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args()
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
     if not args.database_url.startswith("postgresql+asyncpg://"):
         raise SystemExit("bench.settlement measures PostgreSQL: give a postgresql+asyncpg:// URL")
     migrate.upgrade(args.database_url)
