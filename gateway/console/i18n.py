@@ -87,6 +87,15 @@ LABELS = {
     "stored_value": N_("Prepaid cards"),
     "campus": N_("Campus"),
     "utilities": N_("Utility bills"),
+    "pending": N_("Pending"),
+    "paid": N_("Paid"),
+    "failed": N_("Failed"),
+    "open": N_("Open"),
+    "resolved": N_("Resolved"),
+    "matched": N_("Matched"),
+    "bank_only": N_("Bank only (long)"),
+    "partner_only": N_("Partner only (short)"),
+    "amount_mismatch": N_("Amount mismatch"),
 }
 
 # What a person should read for an error code the services raise; others show their detail.

@@ -23,6 +23,7 @@ from litestar.template import TemplateConfig
 
 from gateway.console.i18n import ERROR_MESSAGES, LABELS, LOCALES, N_, locale_of, translations
 from gateway.console.session import PREFIX, console_staff
+from gateway.money import yuan
 from gateway.staff.models import Role
 from gateway.staff.service import StaffIdentity
 
@@ -54,7 +55,10 @@ OPS_READERS = (Role.OPS_MAKER, Role.OPS_CHECKER, Role.AUDITOR)
 APPLICATIONS = Section(f"{PREFIX}/applications", N_("Partner applications"), OPS_READERS)
 PARTNERS = Section(f"{PREFIX}/partners", N_("Partners"), OPS_READERS)
 AUDIT = Section(f"{PREFIX}/audit", N_("Audit log"), (Role.AUDITOR,))
-SECTIONS = (APPLICATIONS, PARTNERS, AUDIT)
+FINANCE_READERS = (Role.FINANCE, Role.AUDITOR)
+SETTLEMENTS = Section(f"{PREFIX}/settlements", N_("Settlements"), FINANCE_READERS)
+RECONCILIATION = Section(f"{PREFIX}/reconciliation", N_("Reconciliation"), FINANCE_READERS)
+SECTIONS = (APPLICATIONS, PARTNERS, SETTLEMENTS, RECONCILIATION, AUDIT)
 
 
 def sections_for(staff: StaffIdentity) -> list[Section]:
@@ -113,6 +117,10 @@ def _when(value: datetime | None) -> str:
     return value.astimezone(CHINA_TIME).strftime("%Y-%m-%d %H:%M") if value else ""
 
 
+def _yuan(value: int | None) -> str:
+    return "" if value is None else yuan(value)
+
+
 def _as_json(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, sort_keys=True, default=str) if value else ""
 
@@ -127,7 +135,7 @@ def environment() -> Environment:
         lstrip_blocks=True,
     )
     env.install_gettext_callables(_gettext, _ngettext, newstyle=True)  # type: ignore[attr-defined]
-    env.filters.update({"label": _label, "when": _when, "as_json": _as_json})
+    env.filters.update({"label": _label, "when": _when, "as_json": _as_json, "yuan": _yuan})
     env.globals.update(
         {
             "locale": _locale,

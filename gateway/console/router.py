@@ -11,7 +11,7 @@ from litestar.middleware.csrf import CSRFMiddleware
 from litestar.static_files import create_static_files_router
 from litestar.types import PathType
 
-from gateway.console import applications, audit, auth, partners
+from gateway.console import applications, audit, auth, partners, settlement
 from gateway.console.errors import render_error
 from gateway.console.pages import HTMX_DIST, template_config
 from gateway.console.session import PREFIX, csrf_config
@@ -26,7 +26,13 @@ def routes(settings: Settings) -> list[Any]:
     """The console router plus its static files (htmx only when ``npm ci`` has installed it)."""
     pages = Router(
         path=PREFIX,
-        route_handlers=[*auth.ROUTES, *applications.ROUTES, *partners.ROUTES, *audit.ROUTES],
+        route_handlers=[
+            *auth.ROUTES,
+            *applications.ROUTES,
+            *partners.ROUTES,
+            *settlement.ROUTES,
+            *audit.ROUTES,
+        ],
         middleware=[DefineMiddleware(CSRFMiddleware, config=csrf_config(settings))],
         exception_handlers={Exception: render_error},
         include_in_schema=False,

@@ -132,6 +132,8 @@ async def test_navigation_and_pages_follow_roles(app: Litestar, staff: StaffFact
     async with Visitor(app) as fin:
         await fin.sign_in("fin")
         home = await fin.get("/console/")
-        assert home.status_code == 200
-        assert 'href="/console/applications"' not in home.text
+        assert (home.status_code, home.headers["location"]) == (303, "/console/settlements")
+        settlements = await fin.get("/console/settlements")
+        assert 'href="/console/reconciliation"' in settlements.text
+        assert 'href="/console/applications"' not in settlements.text
         assert (await fin.get("/console/audit")).status_code == 403
