@@ -3,7 +3,7 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test ci lint openapi clean
+.PHONY: run demo test ci lint openapi clean
 
 $(BIN)/gateway: pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -11,8 +11,11 @@ $(BIN)/gateway: pyproject.toml
 	$(BIN)/pip install --quiet -e ".[dev]"
 	touch $@
 
-run: $(BIN)/gateway  ## set up and serve on http://127.0.0.1:8000 (SQLite + sandbox core)
-	$(BIN)/gateway serve
+run: $(BIN)/gateway  ## set up and serve on http://127.0.0.1:8000 (SQLite + sandbox core; a demo month on first run)
+	$(BIN)/gateway serve $(if $(wildcard gateway.db),,--demo)
+
+demo: $(BIN)/gateway  ## add another demo month to the database
+	$(BIN)/gateway demo
 
 test: $(BIN)/gateway  ## set up and run the test suite on SQLite
 	$(BIN)/pytest -q

@@ -36,11 +36,14 @@ def main() -> None:
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=int)
 @click.option("--workers", default=1, show_default=True, type=int, help="Server processes.")
-def serve(host: str, port: int, workers: int) -> None:
+@click.option("--demo", is_flag=True, help="Add a demo month first (as `gateway demo`).")
+def serve(host: str, port: int, workers: int, demo: bool) -> None:
     """Serve the API, the console and (by default) the job workers."""
     settings = _settings()
     if settings.is_sqlite:
         migrate.upgrade(settings.database_url)
+    if demo:
+        _demo(settings, seed=1, customers=DEMO_CUSTOMERS)
     uvicorn.run(
         "gateway.app:create_app_from_env",
         factory=True,
@@ -148,6 +151,29 @@ def accounts_import(
     except GatewayError as e:
         raise click.ClickException(f"{e.code}: {e.detail}") from e
     click.echo(summary)
+
+
+DEMO_CUSTOMERS = 400
+
+
+def _demo(settings: Settings, seed: int, customers: int) -> None:
+    from gateway.demo.run import run_demo  # noqa: PLC0415
+
+    try:
+        click.echo(asyncio.run(run_demo(settings, seed, customers)))
+    except GatewayError as e:
+        raise click.ClickException(f"{e.code}: {e.detail}") from e
+
+
+@main.command()
+@click.option("--seed", default=1, show_default=True, type=int, help="Same seed, same month.")
+@click.option("--customers", default=DEMO_CUSTOMERS, show_default=True, type=int)
+def demo(seed: int, customers: int) -> None:
+    """Add a realistic month of activity across the scenarios (demo staff: demo_*)."""
+    settings = _settings()
+    if settings.is_sqlite:
+        migrate.upgrade(settings.database_url)
+    _demo(settings, seed, customers)
 
 
 @main.command()

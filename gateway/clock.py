@@ -2,10 +2,30 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
+_offset: ContextVar[timedelta] = ContextVar("clock_offset", default=timedelta(0))
+
+
+def now() -> datetime:
+    """The current UTC moment, as the code running in this context sees it."""
+    return datetime.now(UTC) + _offset.get()
+
+
+@contextmanager
+def travelled_to(moment: datetime) -> Iterator[None]:
+    """Run as if it were ``moment``: only code in this context (and tasks it starts) sees the
+    shifted clock. The demo replays a month this way; nothing else shifts time."""
+    token = _offset.set(moment - datetime.now(UTC))
+    try:
+        yield
+    finally:
+        _offset.reset(token)
 
 
 def business_date_of(moment: datetime) -> date:

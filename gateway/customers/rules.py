@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date
 
 from stdnum.cn import ric
 from stdnum.exceptions import ValidationError as StdnumError
 
-from gateway.clock import SHANGHAI, business_date_of
+from gateway.clock import business_date_of, now
 
 MINOR_AGE = 16
 MOBILE = re.compile(r"^1[3-9]\d{9}$")
@@ -30,7 +30,7 @@ class RowError:
 
 def today() -> date:
     """Today's business date (Asia/Shanghai)."""
-    return business_date_of(datetime.now(SHANGHAI))
+    return business_date_of(now())
 
 
 def age_on(birth: date, day: date) -> int:
