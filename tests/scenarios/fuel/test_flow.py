@@ -171,3 +171,13 @@ async def test_station_driver_mandate_subsidised_fuel_refund_and_ledger(
     ]
     assert [e.data["subsidy_returned"] for e in events if e.type == "payment.refunded"] == [10_00]
     assert debits is not None and abs(debits) == 870_00
+
+
+async def test_a_bad_plate_never_refuses_an_opening(
+    client: Any, app: Litestar, staff: StaffFactory, sessions: Any
+) -> None:
+    partner = await fuel_partner(client, staff)
+    drivers = await open_drivers(partner, app, ["not a plate", "闽D1234F"], 601)
+    async with sessions() as s:
+        recorded = (await s.execute(select(Driver.customer_id, Driver.plate_no))).all()
+    assert [tuple(r) for r in recorded] == [(drivers[1], "闽D1234F")]
