@@ -35,6 +35,7 @@ PREFIXES = frozenset(
         "tch",
         "cmt",
         "bil",
+        "svc",
     }
 )
 
