@@ -50,6 +50,13 @@ from gateway.settlement.ledger.service import balance, post_journal
 KEY = "stored_value"
 COOLING_OFF = timedelta(days=7)
 TRAILING = timedelta(days=30)
+# Transaction kinds out of the escrow. Not ``refund``: that is a refund of a payment the partner
+# was owed (settlement subtracts it from the partner's gross); these never touch the payable.
+TXN_KINDS = {
+    MovementKind.RELEASE: "release",
+    MovementKind.REFUND: "escrow_refund",
+    MovementKind.WIND_DOWN_REFUND: "wind_down_refund",
+}
 log = structlog.get_logger(__name__)
 
 
@@ -311,12 +318,13 @@ async def book_out(
     core_reference: str | None = None,
 ) -> Transaction:
     """The transaction row and journal of a movement out of the escrow."""
+    txn_kind = TXN_KINDS[kind]
     now = utcnow()
     txn = Transaction(
         id=new_id("txn"),
         partner_id=card.partner_id,
         scenario=KEY,
-        kind=kind.value,
+        kind=txn_kind,
         status=TxnStatus.SUCCEEDED.value,
         customer_id=card.customer_id,
         amount=amount,
@@ -330,7 +338,7 @@ async def book_out(
     await post_journal(
         session,
         reference=f"txn:{txn.id}",
-        kind=f"{KEY}.{kind.value}",
+        kind=f"{KEY}.{txn_kind}",
         lines=lines,
         occurred_at=now,
         txn_id=txn.id,

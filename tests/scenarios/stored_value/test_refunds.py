@@ -77,7 +77,15 @@ async def test_cooling_off_refunds_the_full_top_up_until_a_consumption(
         kinds = (
             await s.scalars(sa.select(Transaction.kind).order_by(Transaction.occurred_at))
         ).all()
-    assert kinds == ["top_up", "top_up", "refund", "release", "top_up", "refund", "refund"]
+    assert kinds == [
+        "top_up",
+        "top_up",
+        "escrow_refund",
+        "release",
+        "top_up",
+        "escrow_refund",
+        "escrow_refund",
+    ]
 
 
 async def test_cooling_off_ends_after_seven_days(

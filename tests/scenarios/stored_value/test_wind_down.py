@@ -8,7 +8,9 @@ import sqlalchemy as sa
 from litestar import Litestar
 
 from gateway.audit.models import AuditRecord
+from gateway.core_banking.models import SandboxAccount
 from gateway.scenarios.models import Transaction
+from gateway.scenarios.payments import payer_for
 from gateway.settlement.ledger.accounts import AccountType, account
 from gateway.settlement.ledger.service import post_journal
 from tests.conftest import StaffFactory
@@ -151,3 +153,35 @@ async def test_wind_down_of_unknown_or_other_partners(client: Any, staff: StaffF
     assert (wrong.status_code, wrong.json()["code"]) == (422, "scenario_not_enabled")
     never = await client.get(_path(community.partner_id), headers=checker)
     assert never.status_code == 404
+
+
+async def test_a_wind_down_that_fails_half_way_moves_nothing_and_can_be_retried(
+    client: Any, app: Litestar, staff: StaffFactory, sessions: Any
+) -> None:
+    partner = await merchant(client, staff, "retail", "group")
+    owners = await holders(partner, app, client, staff, 2, seed=722)
+    for owner in owners:
+        await top_up(partner, await card(partner, owner), 500_00)
+    # the second holder's account is gone from the core: its credit is refused
+    async with sessions() as s:
+        second = await payer_for(s, app.state.services["vault"], partner.partner_id, owners[1])
+        account = await s.get(SandboxAccount, second.account_no)
+        assert account is not None
+        saved = account.model_dump()
+        await s.delete(account)
+        await s.commit()
+    checker = await staff.token("wd-retry", "ops_checker")
+    failed = await client.post(_path(partner.partner_id), headers=checker)
+    assert (failed.status_code, failed.json()["code"]) == (422, "account_not_found")
+    # the first holder's credit went back with everything else
+    assert await account_balance(app, sessions, partner.partner_id, owners[0]) == 19_500_00
+    assert (await escrow(partner))["frozen"] is False
+
+    async with sessions() as s:
+        s.add(SandboxAccount(**saved))
+        await s.commit()
+    done = await client.post(_path(partner.partner_id), headers=checker)
+    assert done.status_code == 200 and done.json()["refunded"] == 1_000_00
+    for owner in owners:
+        assert await account_balance(app, sessions, partner.partner_id, owner) == 20_000_00
+    await assert_ledger_balanced(sessions)
