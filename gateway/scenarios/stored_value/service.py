@@ -281,7 +281,7 @@ async def top_up(
         "trailing_daily_mean": await _trailing_daily_mean(
             session, partner.id, MovementKind.TOP_UP, now
         ),
-        **(data.context or {}),
+        "context": data.context or {},
     }
     payer = await payer_for(session, vault, partner.id, card.customer_id)
     txn = await collect(
