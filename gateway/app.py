@@ -34,6 +34,7 @@ from gateway.ops.routes import health, ready
 from gateway.partners import routes as partner_routes
 from gateway.pii import PiiVault
 from gateway.ratelimit import LimitStore, MemoryLimitStore, RedisLimitStore
+from gateway.scenarios.base import admin_routes as scenario_admin_routes
 from gateway.scenarios.base import routers as scenario_routers
 from gateway.services import open_services
 from gateway.settings import Settings, get_settings
@@ -120,6 +121,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         *partner_routes.ADMIN_ROUTES,
         *campaign_routes.ADMIN_ROUTES,
         *settlement_routes.ADMIN_ROUTES,
+        *scenario_admin_routes(),
         partner_api,
         *sandbox_routes,
         *console.routes(settings),

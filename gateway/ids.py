@@ -40,6 +40,7 @@ PREFIXES = frozenset(
         "bil",
         "stn",
         "mdt",
+        "svc",
     }
 )
 

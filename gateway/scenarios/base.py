@@ -19,7 +19,11 @@ from litestar import Router
 from litestar.types import ControllerRouterHandler
 from sqlalchemy.ext.asyncio import AsyncSession
 
-BUILTIN = ("gateway.scenarios.community", "gateway.scenarios.fuel")
+BUILTIN = (
+    "gateway.scenarios.community",
+    "gateway.scenarios.fuel",
+    "gateway.scenarios.stored_value",
+)
 # Scenario keys partners may apply for although their adapter has not shipped yet (DESIGN §1).
 CONTRACT_KEYS = ("community", "fuel", "stored_value", "campus", "utilities")
 
@@ -64,6 +68,7 @@ def slug(key: str) -> str:
 
 
 _ADAPTERS: dict[str, ScenarioAdapter] = {}
+_ADMIN_ROUTES: dict[str, tuple[ControllerRouterHandler, ...]] = {}
 
 
 def register(adapter: ScenarioAdapter) -> ScenarioAdapter:
@@ -101,6 +106,18 @@ def routers() -> list[Router]:
     ]
 
 
+def register_admin_routes(key: str, handlers: Sequence[ControllerRouterHandler]) -> None:
+    """Staff routes of an adapter (absolute ``/admin/v1/…`` paths, each guarding its own role),
+    for the few staff actions a scenario owns (a stored-value merchant's wind-down)."""
+    _ADMIN_ROUTES[key] = tuple(handlers)
+
+
+def admin_routes() -> list[ControllerRouterHandler]:
+    load()
+    return [h for handlers in _ADMIN_ROUTES.values() for h in handlers]
+
+
 def unregister(key: str) -> None:
     """Remove an adapter (tests that register their own)."""
     _ADAPTERS.pop(key, None)
+    _ADMIN_ROUTES.pop(key, None)

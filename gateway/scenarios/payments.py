@@ -78,6 +78,7 @@ async def collect(
     subsidised: bool = False,
     litres_ml: int | None = None,
     details: Mapping[str, Any] | None = None,
+    credit_account: str | None = None,
 ) -> Transaction:
     """Charge ``amount`` less any subsidy to the payer; the partner is owed the full ``amount``.
 
@@ -85,7 +86,9 @@ async def collect(
     per-litre subsidy counts); when its budget has run out the payer simply pays more.
     ``details`` are the scenario's facts about the payment (plate and litres, terminal, card,
     the partner's ``context`` of device and IP) that the risk engine scores, with the adapter's
-    ``risk_features``, before any money moves.
+    ``risk_features``, before any money moves. ``credit_account`` is the ledger account the
+    full ``amount`` is credited to: the partner's payable for the scenario unless the money is
+    held for someone else first (stored-value top-ups land in ``merchant_escrow:<partner_id>``).
     """
     now = utcnow()
     grant = NO_GRANT
@@ -134,7 +137,8 @@ async def collect(
     )
     session.add(txn)
     await session.flush()
-    lines = [(account(AccountType.PARTNER_PAYABLE, partner_id, scenario), -amount)]
+    credited = credit_account or account(AccountType.PARTNER_PAYABLE, partner_id, scenario)
+    lines = [(credited, -amount)]
     if charged:
         lines.append((account(AccountType.CUSTOMER_FUNDS), charged))
     if subsidy and campaign_id:
