@@ -19,7 +19,7 @@ from litestar import Router
 from litestar.types import ControllerRouterHandler
 from sqlalchemy.ext.asyncio import AsyncSession
 
-BUILTIN = ("gateway.scenarios.community",)
+BUILTIN = ("gateway.scenarios.community", "gateway.scenarios.utilities")
 # Scenario keys partners may apply for although their adapter has not shipped yet (DESIGN §1).
 CONTRACT_KEYS = ("community", "fuel", "stored_value", "campus", "utilities")
 

@@ -78,6 +78,7 @@ async def collect(
     subsidised: bool = False,
     litres_ml: int | None = None,
     details: Mapping[str, Any] | None = None,
+    notify: bool = True,
 ) -> Transaction:
     """Charge ``amount`` less any subsidy to the payer; the partner is owed the full ``amount``.
 
@@ -85,7 +86,9 @@ async def collect(
     per-litre subsidy counts); when its budget has run out the payer simply pays more.
     ``details`` are the scenario's facts about the payment (plate and litres, terminal, card,
     the partner's ``context`` of device and IP) that the risk engine scores, with the adapter's
-    ``risk_features``, before any money moves.
+    ``risk_features``, before any money moves. ``notify=False`` leaves the
+    ``payment.succeeded`` event to a caller whose payment is not complete when the debit is
+    (utilities: only once the biller has written the bill off).
     """
     now = utcnow()
     grant = NO_GRANT
@@ -149,6 +152,8 @@ async def collect(
         partner_id=partner_id,
         scenario=scenario,
     )
+    if not notify:
+        return txn
     await emit(
         session,
         partner_id,
@@ -177,6 +182,7 @@ async def refund(
     amount: int,
     reference: str,
     purpose: str,
+    notify: bool = True,
 ) -> Transaction:
     """Give back ``amount`` of a succeeded payment (its gross terms), in part or in full.
 
@@ -185,6 +191,8 @@ async def refund(
     rest, credited through the core with the caller's idempotent reference. Refunds can never
     add up to more than the payment: ``refunded`` only moves by a conditional UPDATE, so two
     concurrent refunds cannot both pass the check (422 ``refund_exceeds_paid``).
+    ``notify=False`` leaves the event to the caller (a utilities reversal emits
+    ``payment.reversed`` instead of ``payment.refunded``).
     """
     if payment.status != TxnStatus.SUCCEEDED.value or payment.kind == "refund":
         raise BusinessRuleViolation(
@@ -263,6 +271,8 @@ async def refund(
         partner_id=payment.partner_id,
         scenario=payment.scenario,
     )
+    if not notify:
+        return txn
     await emit(
         session,
         payment.partner_id,
