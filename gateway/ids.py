@@ -35,6 +35,9 @@ PREFIXES = frozenset(
         "tch",
         "cmt",
         "bil",
+        "utp",  # utilities payment (the biller writes off under it)
+        "uag",  # utilities auto-debit agreement
+        "usd",  # utilities scheduled (noticed) debit
     }
 )
 

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from datetime import date
 from enum import StrEnum
 from functools import partial
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 from urllib.parse import quote
 
 import httpx
@@ -394,9 +394,14 @@ def _text(status: int, raw: bytes) -> str:
     raise _refusal(status, problem)
 
 
-def new_breaker() -> CircuitBreaker:
+def new_breaker(*, failure_threshold: int = 5, reset_after: float = 30.0) -> CircuitBreaker:
+    """A biller's breaker: technical failures count against it, any answer closes it."""
     return CircuitBreaker(
-        name="biller", failures=(_AttemptFailed,), answers=(GatewayError,), failure_threshold=5
+        name="biller",
+        failures=(_AttemptFailed,),
+        answers=(GatewayError,),
+        failure_threshold=failure_threshold,
+        reset_after=reset_after,
     )
 
 
@@ -422,8 +427,10 @@ class BillerPool:
         *,
         timeout: httpx.Timeout = DEFAULT_TIMEOUT,
         retry: RetryPolicy | None = None,
+        breaker: Callable[[], CircuitBreaker] | None = None,
     ) -> None:
         self._settings = settings
+        self._breaker = breaker or new_breaker
         self._key_ring = key_ring
         self._timeout = timeout
         self._retry = retry
@@ -451,7 +458,11 @@ class BillerPool:
                     )
                 )
                 found = BillerClient(
-                    http, biller_id=config.biller_id, key_ring=self._key_ring, retry=self._retry
+                    http,
+                    biller_id=config.biller_id,
+                    key_ring=self._key_ring,
+                    breaker=self._breaker(),
+                    retry=self._retry,
                 )
                 self._clients[key] = found
         return found
@@ -464,13 +475,13 @@ class BillerPool:
 POOL_SERVICE = "utilities.billers"
 
 
-def pool_of(services: dict[str, Any]) -> BillerPool:
-    """The process's biller pool, created on first use and closed with the process's services."""
+def pool_of(services: dict[str, Any], **options: Any) -> BillerPool:
+    """The process's biller pool, created on first use (with ``options`` for
+    :class:`BillerPool`) and closed with the process's services."""
     pool = services.get(POOL_SERVICE)
     if pool is None:
-        pool = BillerPool(services["settings"], services.get("key_ring"))
+        pool = BillerPool(services["settings"], services.get("key_ring"), **options)
         services[POOL_SERVICE] = pool
         stack: contextlib.AsyncExitStack = services["exit_stack"]
         stack.push_async_callback(pool.aclose)
-    assert isinstance(pool, BillerPool)
-    return pool
+    return cast(BillerPool, pool)
