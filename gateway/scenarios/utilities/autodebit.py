@@ -66,7 +66,7 @@ def within_window(moment: datetime) -> datetime:
 
 def _now(ctx: JobContext) -> datetime:
     clock = ctx.services.get(CLOCK_SERVICE)
-    return cast(datetime, clock()) if clock is not None else utcnow()
+    return cast(datetime, clock()).astimezone(UTC) if clock is not None else utcnow()
 
 
 async def _schedule_check(session: AsyncSession, agreement_id: str, at: datetime) -> None:
@@ -195,7 +195,7 @@ async def _notice(
             "period": period,
             "amount": amount,
             "currency": "CNY",
-            "debit_at": debit.debit_at.isoformat(),
+            "debit_at": debit.debit_at.astimezone(UTC).isoformat(),
         },
     )
     debit.notice_event_id = event.id
