@@ -17,7 +17,6 @@ from gateway.jobs.models import Job, JobStatus
 from gateway.notifications.models import Event
 from gateway.scenarios.payments import payer_for
 from gateway.scenarios.utilities.client import new_breaker, pool_of
-
 from tests.conftest import StaffFactory
 from tests.partners.support import PartnerHandle, onboard
 

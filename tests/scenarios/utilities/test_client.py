@@ -237,7 +237,11 @@ async def test_every_call_is_logged_with_the_account_masked(
 async def test_the_reconciliation_file_is_fetched_and_parsed(
     mock: respx.MockRouter, biller: BillerClient
 ) -> None:
-    text = "2|30000\n20261130093000|utp_1|EL-2026-0001|12345|BANK|pay\n20261130101500|utp_2|EL-2026-0002|17655|BANK|pay\n"
+    text = (
+        "2|30000\n"
+        "20261130093000|utp_1|EL-2026-0001|12345|BANK|pay\n"
+        "20261130101500|utp_2|EL-2026-0002|17655|BANK|pay\n"
+    )
     mock.get("/v1/reconciliation-files/2026-11-30").respond(
         200, text=text, headers={"content-type": "text/plain"}
     )
