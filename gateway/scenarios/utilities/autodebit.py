@@ -28,7 +28,7 @@ from gateway.notifications import emit
 from gateway.partners.ownership import owned
 from gateway.scenarios.payments import payer_for
 from gateway.scenarios.utilities import service
-from gateway.scenarios.utilities.client import pool_of
+from gateway.scenarios.utilities.client import BillerUnavailable, pool_of
 from gateway.scenarios.utilities.models import (
     AgreementStatus,
     DebitStatus,
@@ -40,6 +40,7 @@ from gateway.scenarios.utilities.schemas import AgreementCreate
 WINDOW_START = time(7, 0)
 WINDOW_END = time(22, 0)
 NOTICE_LEAD = timedelta(hours=24)
+CHECK_RETRY = timedelta(hours=1)
 CHECK_JOB = "utilities.autodebit_check"
 PAY_JOB = "utilities.autodebit_pay"
 CLOCK_SERVICE = "clock"  # tests put a fixed clock here; processes use the wall clock
@@ -69,14 +70,17 @@ def _now(ctx: JobContext) -> datetime:
     return cast(datetime, clock()).astimezone(UTC) if clock is not None else utcnow()
 
 
-async def _schedule_check(session: AsyncSession, agreement_id: str, at: datetime) -> None:
-    day = at.astimezone(SHANGHAI).date().isoformat()
+async def _schedule_check(
+    session: AsyncSession, agreement_id: str, at: datetime, *, retry: bool = False
+) -> None:
+    """One check per agreement per local day (a retry within the day has its own key)."""
+    slot = at.isoformat() if retry else at.astimezone(SHANGHAI).date().isoformat()
     await enqueue(
         session,
         CHECK_JOB,
         {"agreement_id": agreement_id},
         run_at=at,
-        dedupe_key=f"{CHECK_JOB}:{agreement_id}:{day}",
+        dedupe_key=f"{CHECK_JOB}:{agreement_id}:{slot}",
     )
 
 
@@ -142,7 +146,15 @@ async def check_agreement(ctx: JobContext, payload: dict[str, Any]) -> None:
         return
     config = await service.biller_for(session, agreement.partner_id, agreement.biller_id)
     client = await pool_of(ctx.services).client_for(config)
-    bill = await client.query_bill(agreement.account_no)  # unavailable: the job retries
+    try:
+        bill = await client.query_bill(agreement.account_no)
+    except BillerUnavailable as e:
+        # Try again in an hour (inside the window); the daily chain must not die with the job.
+        log.warning(
+            "utilities.autodebit_check_deferred", agreement_id=agreement.id, reason=e.detail
+        )
+        await _schedule_check(session, agreement.id, within_window(now + CHECK_RETRY), retry=True)
+        return
     if bill.bill_key is not None and bill.amount_due > 0:
         seen = await session.scalar(
             select(UtilityScheduledDebit.id).where(

@@ -249,3 +249,25 @@ async def test_a_cancelled_agreement_debits_nothing_after_its_notice(
     async with sessions() as s:
         [debit] = (await s.scalars(select(UtilityScheduledDebit))).all()
     assert (debit.status, debit.skip_reason) == ("skipped", "agreement_cancelled")
+
+
+async def test_a_biller_down_defers_the_check_by_an_hour_and_the_chain_goes_on(
+    client: Any, app: Litestar, staff: StaffFactory, sessions: Any, biller: respx.MockRouter
+) -> None:
+    clock = Clock(shanghai(2026, 12, 2, 10, 0))
+    app.state.services[CLOCK_SERVICE] = clock
+    partner, _, _ = await _setup(client, app, staff, seed=954)
+    biller["query"].mock(return_value=httpx.Response(503))
+
+    await _run(app, sessions, clock, clock.now, CHECK_JOB)
+
+    assert await events(sessions, partner.partner_id, "utilities.") == []
+    assert [j.run_at for j in await _queued(sessions, CHECK_JOB)] == [shanghai(2026, 12, 2, 11, 0)]
+
+    biller["query"].mock(side_effect=FakeBiller().query)
+    await _run(app, sessions, clock, shanghai(2026, 12, 2, 11, 0), CHECK_JOB)
+
+    assert [e.type for e in await events(sessions, partner.partner_id, "utilities.")] == [
+        "utilities.pre_debit_notice"
+    ]
+    assert [j.run_at for j in await _queued(sessions, CHECK_JOB)] == [shanghai(2026, 12, 3, 7, 0)]
