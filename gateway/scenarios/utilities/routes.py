@@ -16,7 +16,6 @@ from gateway.partners.ownership import owned
 from gateway.scenarios.utilities import autodebit, service
 from gateway.scenarios.utilities.client import pool_of
 from gateway.scenarios.utilities.models import UtilityAgreement, UtilityPayment
-from gateway.scenarios.utilities.protocol import UtilityAccountNo
 from gateway.scenarios.utilities.schemas import (
     AgreementCreate,
     AgreementRead,
@@ -67,7 +66,7 @@ async def query_bill(
     db_session: DbSession,
     request: Request[Any, Any, Any],
     biller_id: FromQuery[str],
-    account_no: FromQuery[UtilityAccountNo],
+    account_no: FromQuery[str],
 ) -> BillRead:
     return await service.query_bill(
         db_session,

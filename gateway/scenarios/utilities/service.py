@@ -13,6 +13,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+import msgspec
 import sqlalchemy as sa
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -20,7 +21,14 @@ from sqlmodel import col, select
 
 from gateway.core_banking import CoreBanking, CoreBankingRejected, CoreBankingUnavailable
 from gateway.db import utcnow
-from gateway.errors import BusinessRuleViolation, Conflict, NotFound, TooManyRequests
+from gateway.errors import (
+    BusinessRuleViolation,
+    Conflict,
+    FieldError,
+    NotFound,
+    TooManyRequests,
+    ValidationFailed,
+)
 from gateway.ids import new_id
 from gateway.jobs import enqueue
 from gateway.notifications import emit
@@ -38,6 +46,7 @@ from gateway.scenarios.utilities.client import (
     config_of,
 )
 from gateway.scenarios.utilities.models import PaymentStatus, UtilityPayment
+from gateway.scenarios.utilities.protocol import UtilityAccountNo
 from gateway.scenarios.utilities.schemas import BillRead
 
 KEY = "utilities"
@@ -71,6 +80,13 @@ async def query_bill(
     account_no: str,
 ) -> BillRead:
     """The account's bill at the biller; at most 10 queries a minute per account number."""
+    try:
+        msgspec.convert(account_no, UtilityAccountNo)
+    except msgspec.ValidationError as e:
+        raise ValidationFailed(
+            "The account number is malformed.",
+            errors=[FieldError("account_no", "invalid", "4 to 32 of 0-9, A-Z, a-z and -.")],
+        ) from e
     config = await biller_for(session, partner_id, biller_id)
     decision = await limits.take(
         f"utilities:query:{biller_id}:{account_no}", QUERIES_PER_MINUTE / 60, QUERIES_PER_MINUTE
