@@ -104,6 +104,16 @@ def sandbox_core(host: str, port: int) -> None:
     )
 
 
+@main.command("sandbox-biller")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8200, show_default=True, type=int)
+def sandbox_biller(host: str, port: int) -> None:
+    """Serve a sandbox utility biller over the biller protocol (docs/integration/billers.md)."""
+    from gateway.scenarios.utilities.sandbox import create_sandbox_biller_app  # noqa: PLC0415
+
+    uvicorn.run(create_sandbox_biller_app(), host=host, port=port, log_level="warning")
+
+
 @main.group()
 def accounts() -> None:
     """Customer accounts."""

@@ -15,3 +15,5 @@ HANDLER_MODULES = (
 def register_all() -> None:
     for module in HANDLER_MODULES:
         importlib.import_module(module)
+    # Scenario adapters register their own job handlers when they load.
+    importlib.import_module("gateway.scenarios.base").load()

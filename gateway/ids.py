@@ -41,6 +41,9 @@ PREFIXES = frozenset(
         "stn",
         "mdt",
         "svc",
+        "utp",  # utilities payment (the biller writes off under it)
+        "uag",  # utilities auto-debit agreement
+        "usd",  # utilities scheduled (noticed) debit
     }
 )
 

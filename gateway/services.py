@@ -44,4 +44,7 @@ async def open_services(
             "http": http,
             "core_http": core_http,
             "settings": settings,
+            # Adapters that own long-lived clients (the utilities scenario's biller clients)
+            # create them on first use and close them with the process through this stack.
+            "exit_stack": stack,
         }

@@ -39,7 +39,13 @@ class CircuitBreaker:
         failure_threshold: int = 5,
         reset_after: float = 30.0,
         clock: Callable[[], float] = time.monotonic,
+        name: str = "core_banking",
+        failures: tuple[type[Exception], ...] = (CoreBankingUnavailable,),
+        answers: tuple[type[Exception], ...] = (CoreBankingRejected,),
     ) -> None:
+        """``failures`` are the technical errors that count against the circuit, ``answers``
+        the errors that prove the counterparty answered; ``name`` prefixes the log events (the
+        biller client reuses this breaker with its own errors)."""
         if failure_threshold < 1 or reset_after < 0:
             raise ValueError("failure_threshold must be ≥ 1 and reset_after ≥ 0")
         self._threshold = failure_threshold
@@ -49,6 +55,12 @@ class CircuitBreaker:
         self._failures = 0
         self._opened_at = 0.0
         self._probing = False
+        self._name = name
+        self._failure_types = failures
+        self._answer_types = answers
+
+    def _event(self, what: str) -> str:
+        return f"{self._name}.circuit_{what}"
 
     @property
     def state(self) -> BreakerState:
@@ -59,10 +71,10 @@ class CircuitBreaker:
         probe = self._admit()
         try:
             result = await fn()
-        except CoreBankingUnavailable:
+        except self._failure_types:
             self._on_failure()
             raise
-        except CoreBankingRejected:
+        except self._answer_types:
             self._on_success()
             raise
         else:
@@ -76,19 +88,19 @@ class CircuitBreaker:
         """Let a call through, or raise; ``True`` when the call is the half-open probe."""
         if self._state is BreakerState.OPEN:
             if self._clock() - self._opened_at < self._reset_after:
-                raise CircuitOpen("Core banking circuit is open.")
+                raise CircuitOpen(f"The {self._name} circuit is open.")
             self._state = BreakerState.HALF_OPEN
-            log.info("core_banking.circuit_half_open")
+            log.info(self._event("half_open"))
         if self._state is BreakerState.HALF_OPEN:
             if self._probing:
-                raise CircuitOpen("Core banking circuit is half-open; a probe is in flight.")
+                raise CircuitOpen(f"The {self._name} circuit is half-open; a probe is in flight.")
             self._probing = True
             return True
         return False
 
     def _on_success(self) -> None:
         if self._state is not BreakerState.CLOSED:
-            log.info("core_banking.circuit_closed")
+            log.info(self._event("closed"))
         self._state = BreakerState.CLOSED
         self._failures = 0
 
@@ -99,4 +111,4 @@ class CircuitBreaker:
         if self._state is BreakerState.HALF_OPEN or self._failures >= self._threshold:
             self._state = BreakerState.OPEN
             self._opened_at = self._clock()
-            log.warning("core_banking.circuit_opened", failures=self._failures)
+            log.warning(self._event("opened"), failures=self._failures)

@@ -23,6 +23,7 @@ BUILTIN = (
     "gateway.scenarios.community",
     "gateway.scenarios.fuel",
     "gateway.scenarios.stored_value",
+    "gateway.scenarios.utilities",
 )
 # Scenario keys partners may apply for although their adapter has not shipped yet (DESIGN §1).
 CONTRACT_KEYS = ("community", "fuel", "stored_value", "campus", "utilities")

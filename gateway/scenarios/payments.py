@@ -79,6 +79,7 @@ async def collect(
     litres_ml: int | None = None,
     details: Mapping[str, Any] | None = None,
     credit_account: str | None = None,
+    notify: bool = True,
 ) -> Transaction:
     """Charge ``amount`` less any subsidy to the payer; the partner is owed the full ``amount``.
 
@@ -89,6 +90,8 @@ async def collect(
     ``risk_features``, before any money moves. ``credit_account`` is the ledger account the
     full ``amount`` is credited to: the partner's payable for the scenario unless the money is
     held for someone else first (stored-value top-ups land in ``merchant_escrow:<partner_id>``).
+    ``notify=False`` leaves the ``payment.succeeded`` event to a caller whose payment is not
+    complete when the debit is (utilities: only once the biller has written the bill off).
     """
     now = utcnow()
     grant = NO_GRANT
@@ -153,6 +156,8 @@ async def collect(
         partner_id=partner_id,
         scenario=scenario,
     )
+    if not notify:
+        return txn
     await emit(
         session,
         partner_id,
@@ -181,6 +186,7 @@ async def refund(
     amount: int,
     reference: str,
     purpose: str,
+    notify: bool = True,
 ) -> Transaction:
     """Give back ``amount`` of a succeeded payment (its gross terms), in part or in full.
 
@@ -189,6 +195,8 @@ async def refund(
     rest, credited through the core with the caller's idempotent reference. Refunds can never
     add up to more than the payment: ``refunded`` only moves by a conditional UPDATE, so two
     concurrent refunds cannot both pass the check (422 ``refund_exceeds_paid``).
+    ``notify=False`` leaves the event to the caller (a utilities reversal emits
+    ``payment.reversed`` instead of ``payment.refunded``).
     """
     if payment.status != TxnStatus.SUCCEEDED.value or payment.kind == "refund":
         raise BusinessRuleViolation(
@@ -267,6 +275,8 @@ async def refund(
         partner_id=payment.partner_id,
         scenario=payment.scenario,
     )
+    if not notify:
+        return txn
     await emit(
         session,
         payment.partner_id,
