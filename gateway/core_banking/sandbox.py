@@ -81,12 +81,14 @@ def _insert_once(
     """``INSERT … ON CONFLICT DO NOTHING``: of two concurrent twins the second waits for the
     first and inserts nothing, without an error that would abort the caller's transaction (and
     without a savepoint, which pysqlite cannot nest safely). ``key`` limits it to one column.
-    Without ``values`` the statement is executed with a list of rows (multi-row insert)."""
+    Without ``values`` the statement is executed with a list of rows (a multi-row insert on the
+    Core table, which skips the ORM's per-row bookkeeping)."""
     targets = [key] if key else None
+    target = table if values is not None else SQLModel.metadata.tables[str(table.__tablename__)]
     stmt: postgresql.Insert | sqlite.Insert = (
-        postgresql.insert(table)
+        postgresql.insert(target)
         if session.get_bind().dialect.name == "postgresql"
-        else sqlite.insert(table)
+        else sqlite.insert(target)
     )
     if values is not None:
         stmt = stmt.values(values)

@@ -286,27 +286,28 @@ async def process_chunk(ctx: JobContext, payload: dict[str, Any]) -> None:
     for r, opening in zip(admitted, openings, strict=True):
         results[r.row] = (opening, r.candidate.applicant)
     await after_opening(session, channel, ((o, a.attributes) for o, a in results.values()))
-    await session.execute(
-        _ITEM_UPDATE,
-        [
-            {
-                "b_batch_id": batch.id,
-                "b_row": row,
-                "b_status": opening.status,
-                "b_customer_id": opening.customer_id,
-                "b_error_code": opening.error and opening.error.code,
-                "b_error_message": opening.error and opening.error.message,
-            }
-            for row, (opening, _) in results.items()
-        ],
-    )
+    if results:
+        await session.execute(
+            _ITEM_UPDATE,
+            [
+                {
+                    "b_batch_id": batch.id,
+                    "b_row": row,
+                    "b_status": opening.status,
+                    "b_customer_id": opening.customer_id,
+                    "b_error_code": opening.error and opening.error.code,
+                    "b_error_message": opening.error and opening.error.message,
+                }
+                for row, (opening, _) in results.items()
+            ],
+        )
     for status in (ItemStatus.OPENED, ItemStatus.EXISTING, ItemStatus.REJECTED):
         count = sum(1 for opening, _ in results.values() if opening.status == status)
         setattr(batch, status.value, getattr(batch, status.value) + count)
     batch.processed += len(items)
     batch.status = BatchStatus.PROCESSING.value
     log.info("batch.chunk_processed", batch_id=batch.id, rows=len(items), processed=batch.processed)
-    if len(items) == limit:
+    if items and batch.processed < batch.total:
         await enqueue(
             session, PROCESS_JOB, {"batch_id": batch.id}, dedupe_key=f"{batch.id}:{items[-1].row}"
         )

@@ -40,6 +40,12 @@ def age_on(birth: date, day: date) -> int:
 
 def check_identity(name: str, id_number: str, phone: str, today: date) -> RowError | None:
     """The first rule a row breaks, or ``None``; ``today`` is the opening's business date."""
+    checked = checked_birth_date(name, id_number, phone, today)
+    return checked if isinstance(checked, RowError) else None
+
+
+def checked_birth_date(name: str, id_number: str, phone: str, today: date) -> RowError | date:
+    """:func:`check_identity`, answering the applicant's birth date when every rule holds."""
     if not NAME.match(name.strip()):
         return RowError("name_invalid", "The name must be 2-30 Chinese characters or a Latin name.")
     birth = valid_birth_date(id_number)
@@ -57,7 +63,7 @@ def check_identity(name: str, id_number: str, phone: str, today: date) -> RowErr
         )
     if not MOBILE.match(phone.strip()):
         return RowError("phone_invalid", "The phone must be a mainland mobile number.")
-    return None
+    return birth
 
 
 _COMPACT_RIC = re.compile(r"^\d{17}[\dX]$")
