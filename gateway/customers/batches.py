@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import date
 from typing import Any
 
 import sqlalchemy as sa
@@ -18,9 +19,10 @@ import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
+from gateway.clock import business_date_of
 from gateway.core_banking import core_banking_for
 from gateway.customers.models import AccountBatch, AccountBatchItem, BatchStatus, ItemStatus
-from gateway.customers.rules import RowError, check_identity, today
+from gateway.customers.rules import RowError, check_identity, today, valid_birth_date
 from gateway.customers.service import (
     Applicant,
     Candidate,
@@ -29,6 +31,7 @@ from gateway.customers.service import (
     candidate,
     id_index,
     open_customers,
+    table_of,
 )
 from gateway.db import utcnow
 from gateway.errors import BusinessRuleViolation, Forbidden
@@ -89,9 +92,8 @@ async def after_opening(
 
 
 def _upload_rows(
-    vault: PiiVault, batch_id: str, applicants: Sequence[Applicant]
+    vault: PiiVault, batch_id: str, applicants: Sequence[Applicant], day: date
 ) -> list[dict[str, Any]]:
-    day = today()
     seen_people: set[str] = set()
     seen_refs: set[str] = set()
     rows: list[dict[str, Any]] = []
@@ -144,7 +146,8 @@ async def create_batch(
 ) -> AccountBatch:
     await check_channel(session, partner, channel)
     batch_id = new_id("acb")
-    rows = _upload_rows(vault, batch_id, applicants)
+    created_at = utcnow()  # its business date is the one the rows are checked on
+    rows = _upload_rows(vault, batch_id, applicants, business_date_of(created_at))
     rejected = sum(1 for r in rows if r["status"] == ItemStatus.REJECTED)
     batch = AccountBatch(
         id=batch_id,
@@ -155,10 +158,11 @@ async def create_batch(
         total=len(rows),
         processed=rejected,
         rejected=rejected,
+        created_at=created_at,
     )
     session.add(batch)
     await session.flush()
-    await session.execute(sa.insert(AccountBatchItem), rows)
+    await session.execute(sa.insert(table_of(AccountBatchItem)), rows)
     await enqueue(session, PROCESS_JOB, {"batch_id": batch_id}, dedupe_key=f"{batch_id}:0")
     log.info("batch.accepted", batch_id=batch_id, total=len(rows), rejected_at_upload=rejected)
     return batch
@@ -257,6 +261,7 @@ async def process_chunk(ctx: JobContext, payload: dict[str, Any]) -> None:
                 col(AccountBatchItem.row),
                 col(AccountBatchItem.payload),
                 col(AccountBatchItem.customer_id),
+                col(AccountBatchItem.id_index),
             )
             .where(
                 col(AccountBatchItem.batch_id) == batch.id,
@@ -267,12 +272,20 @@ async def process_chunk(ctx: JobContext, payload: dict[str, Any]) -> None:
         )
     ).all()
     day = today()
+    # The rules depend on the row and the business date only, so a row checked at upload on the
+    # same date is not checked again (its birth date is read, its blind index was stored); on a
+    # later date, or for a row stored before ids were kept, the rules run again.
+    same_day = business_date_of(batch.created_at) == day
     results: dict[int, tuple[Opening, Applicant]] = {}
     rows: list[BatchRow] = []
     for item in items:
         applicant = Applicant.unseal(vault, item.payload)
-        # Checked again: the business date may have moved since upload (an applicant turning 16).
-        checked = candidate(vault, applicant, day, item.customer_id)
+        birth = valid_birth_date(applicant.id_number) if same_day and item.id_index else None
+        checked: Candidate | RowError
+        if birth is not None and item.id_index and item.customer_id:
+            checked = Candidate(applicant, item.id_index, item.customer_id, birth)
+        else:
+            checked = candidate(vault, applicant, day, item.customer_id)
         if isinstance(checked, RowError):
             results[item.row] = (Opening("rejected", error=checked), applicant)
         else:
