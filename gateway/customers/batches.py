@@ -241,6 +241,40 @@ _ITEM_UPDATE = (
 )
 
 
+async def _record(
+    session: AsyncSession,
+    batch_id: str,
+    results: Mapping[int, tuple[Opening, Applicant]],
+    kept_ids: Mapping[int, str | None],
+) -> None:
+    """Write the chunk's outcomes: one ``UPDATE … WHERE row IN (…)`` per status for the rows
+    whose customer is the id they kept (nearly all), one executemany for the others."""
+    plain: dict[str, list[int]] = {}
+    other: list[dict[str, Any]] = []
+    for row, (opening, _) in results.items():
+        if opening.error is None and opening.customer_id == kept_ids.get(row):
+            plain.setdefault(opening.status, []).append(row)
+        else:
+            other.append(
+                {
+                    "b_batch_id": batch_id,
+                    "b_row": row,
+                    "b_status": opening.status,
+                    "b_customer_id": opening.customer_id,
+                    "b_error_code": opening.error and opening.error.code,
+                    "b_error_message": opening.error and opening.error.message,
+                }
+            )
+    for status, rows in plain.items():
+        await session.execute(
+            sa.update(_items)
+            .where(_items.c.batch_id == batch_id, _items.c.row.in_(rows))
+            .values(status=status, payload="")
+        )
+    if other:
+        await session.execute(_ITEM_UPDATE, other)
+
+
 @job_handler(PROCESS_JOB, on_dead=_fail)
 async def process_chunk(ctx: JobContext, payload: dict[str, Any]) -> None:
     """Open the next ``GATEWAY_BATCH_CHUNK_SIZE`` pending rows of a batch, set-based: the rows
@@ -299,21 +333,7 @@ async def process_chunk(ctx: JobContext, payload: dict[str, Any]) -> None:
     for r, opening in zip(admitted, openings, strict=True):
         results[r.row] = (opening, r.candidate.applicant)
     await after_opening(session, channel, ((o, a.attributes) for o, a in results.values()))
-    if results:
-        await session.execute(
-            _ITEM_UPDATE,
-            [
-                {
-                    "b_batch_id": batch.id,
-                    "b_row": row,
-                    "b_status": opening.status,
-                    "b_customer_id": opening.customer_id,
-                    "b_error_code": opening.error and opening.error.code,
-                    "b_error_message": opening.error and opening.error.message,
-                }
-                for row, (opening, _) in results.items()
-            ],
-        )
+    await _record(session, batch.id, results, {i.row: i.customer_id for i in items})
     for status in (ItemStatus.OPENED, ItemStatus.EXISTING, ItemStatus.REJECTED):
         count = sum(1 for opening, _ in results.values() if opening.status == status)
         setattr(batch, status.value, getattr(batch, status.value) + count)
