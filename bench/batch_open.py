@@ -266,22 +266,37 @@ async def onboard(client: httpx.AsyncClient, base: str) -> Partner:
     return Partner(client, base, private, token.json()["access_token"])
 
 
-async def batch_status(db: Database, batch_id: str) -> tuple[str, int]:
-    if db.is_pg:
-        conn = await asyncpg.connect(db.dsn())
-        try:
-            row = await conn.fetchrow(
-                "SELECT status, processed FROM account_batches WHERE id = $1", batch_id
-            )
-        finally:
-            await conn.close()
-        assert row is not None
-        return str(row["status"]), int(row["processed"])
-    with sqlite3.connect(db.dsn(), timeout=30) as conn:
-        status, processed = conn.execute(
-            "SELECT status, processed FROM account_batches WHERE id = ?", (batch_id,)
-        ).fetchone()
-    return str(status), int(processed)
+class StatusProbe:
+    """Reads a batch's status straight from the database, on one connection for the whole run."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self._pg: asyncpg.Connection | None = None
+        self._sqlite: sqlite3.Connection | None = None
+
+    async def __aenter__(self) -> StatusProbe:
+        if self.db.is_pg:
+            self._pg = await asyncpg.connect(self.db.dsn())
+        else:
+            self._sqlite = sqlite3.connect(self.db.dsn(), timeout=30)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._pg is not None:
+            await self._pg.close()
+        if self._sqlite is not None:
+            self._sqlite.close()
+
+    async def status(self, batch_id: str) -> tuple[str, int]:
+        sql = "SELECT status, processed FROM account_batches WHERE id = {}"
+        if self._pg is not None:
+            row = await self._pg.fetchrow(sql.format("$1"), batch_id)
+            assert row is not None
+            return str(row["status"]), int(row["processed"])
+        assert self._sqlite is not None
+        status, processed = self._sqlite.execute(sql.format("?"), (batch_id,)).fetchone()
+        self._sqlite.commit()  # end the read so the next one sees new commits
+        return str(status), int(processed)
 
 
 async def run_gateway(
@@ -304,11 +319,12 @@ async def run_gateway(
                 raise RuntimeError(f"upload refused: {resp.status_code} {resp.text[:500]}")
             batch_id = resp.json()["id"]
             accepted = time.perf_counter() - started
-            while True:
-                status, processed = await batch_status(db, batch_id)
-                if status not in ("queued", "processing"):
-                    break
-                await asyncio.sleep(0.05)
+            async with StatusProbe(db) as probe:
+                while True:
+                    status, processed = await probe.status(batch_id)
+                    if status not in ("queued", "processing"):
+                        break
+                    await asyncio.sleep(0.05)
             elapsed = time.perf_counter() - started
             path = f"/v1/account-batches/{batch_id}"
             final = await client.get(path, headers=partner.signed("GET", path, b"", {}))
