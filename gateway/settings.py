@@ -55,6 +55,8 @@ class Settings(BaseSettings):
 
     body_limit: int = DEFAULT_BODY_LIMIT
     batch_body_limit: int = DEFAULT_BATCH_BODY_LIMIT
+    # Rows a batch job opens per transaction (one look-up, one core call, one insert per table).
+    batch_chunk_size: int = Field(default=1000, ge=1, le=5000)
     db_pool_size: int = 20
 
     workers_in_process: bool = True

@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
 from typing import TypeVar
@@ -40,6 +40,9 @@ from gateway.money import Fen
 
 T = TypeVar("T")
 DEFAULT_TIMEOUT = httpx.Timeout(10.0, connect=3.0, pool=3.0)
+# Openings in flight at once for ``open_accounts``: enough to hide the round trip, well under
+# the pool's connection limit so single calls from other requests still get a connection.
+DEFAULT_CONCURRENCY = 16
 _BUSINESS_CODES = frozenset(code.value for code in ErrorCode)
 _JSON = {"content-type": "application/json"}
 log = structlog.get_logger(__name__)
@@ -96,10 +99,12 @@ class HttpCoreBanking:
         *,
         breaker: CircuitBreaker | None = None,
         retry: RetryPolicy | None = None,
+        concurrency: int = DEFAULT_CONCURRENCY,
     ) -> None:
         self._client = client
         self._breaker = breaker or CircuitBreaker()
         self._retry = retry or RetryPolicy()
+        self._concurrency = concurrency
 
     async def open_account(
         self,
@@ -119,6 +124,26 @@ class HttpCoreBanking:
         )
         parse = partial(_account, reference=reference)
         return await self._exchange("POST", "/v1/accounts", body, reference, parse)
+
+    async def open_accounts(self, openings: Sequence[AccountOpen]) -> list[AccountResult]:
+        """One request per account (the protocol has no bulk call), at most ``concurrency`` in
+        flight on the shared pool; the first failure cancels the rest, whose references make a
+        retry of the whole call safe."""
+        gate = asyncio.Semaphore(self._concurrency)
+
+        async def one(opening: AccountOpen) -> AccountResult:
+            async with gate:
+                parse = partial(_account, reference=opening.reference)
+                return await self._exchange(
+                    "POST", "/v1/accounts", opening, opening.reference, parse
+                )
+
+        try:
+            async with asyncio.TaskGroup() as group:
+                tasks = [group.create_task(one(o)) for o in openings]
+        except ExceptionGroup as failed:  # callers handle the port's own errors, not groups
+            raise failed.exceptions[0] from failed
+        return [t.result() for t in tasks]
 
     async def debit(
         self, *, reference: str, account_no: str, amount: Fen, purpose: str

@@ -11,13 +11,17 @@ with ``get_transfer(reference)`` — nothing here ever guesses.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from enum import StrEnum
-from typing import Annotated, Literal, Protocol
+from typing import TYPE_CHECKING, Annotated, Literal, Protocol
 
 import msgspec
 
 from gateway.errors import GatewayError
 from gateway.money import Fen
+
+if TYPE_CHECKING:
+    from gateway.core_banking.schemas import AccountOpen
 
 # Class II (II类户) accounts opened remotely: spending and transfers to non-bound accounts are
 # capped per Asia/Shanghai calendar day and year (DESIGN §6).
@@ -155,6 +159,12 @@ class CoreBanking(Protocol):
         id_number_hash: str,
         bound_account_no: str | None = None,
     ) -> AccountResult: ...
+
+    async def open_accounts(self, openings: Sequence[AccountOpen]) -> list[AccountResult]:
+        """``open_account`` for many people at once, results in the order asked. Each opening
+        keeps its own reference, so re-sending a chunk (after a crash) answers the same accounts;
+        one technical failure fails the call (nothing is reported as opened that was not)."""
+        ...
 
     async def debit(
         self, *, reference: str, account_no: str, amount: Fen, purpose: str

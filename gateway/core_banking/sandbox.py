@@ -10,7 +10,7 @@ constraint), frozen accounts, and the Class II day and year caps on the Asia/Sha
 from __future__ import annotations
 
 import secrets
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from datetime import date, datetime
 from typing import Any, Literal
 
@@ -42,6 +42,7 @@ from gateway.core_banking.port import (
     ReferenceConflict,
     check_amount,
 )
+from gateway.core_banking.schemas import AccountOpen
 from gateway.db import utcnow
 from gateway.errors import NotFound
 from gateway.money import Fen
@@ -75,17 +76,23 @@ def new_account_no(prefix: str) -> str:
 
 
 def _insert_once(
-    session: AsyncSession, table: type[SQLModel], values: dict[str, Any], key: str | None
+    session: AsyncSession, table: type[SQLModel], values: dict[str, Any] | None, key: str | None
 ) -> sa.Insert:
     """``INSERT … ON CONFLICT DO NOTHING``: of two concurrent twins the second waits for the
     first and inserts nothing, without an error that would abort the caller's transaction (and
-    without a savepoint, which pysqlite cannot nest safely). ``key`` limits it to one column."""
+    without a savepoint, which pysqlite cannot nest safely). ``key`` limits it to one column.
+    Without ``values`` the statement is executed with a list of rows (a multi-row insert on the
+    Core table, which skips the ORM's per-row bookkeeping)."""
     targets = [key] if key else None
-    if session.get_bind().dialect.name == "postgresql":
-        return (
-            postgresql.insert(table).values(values).on_conflict_do_nothing(index_elements=targets)
-        )
-    return sqlite.insert(table).values(values).on_conflict_do_nothing(index_elements=targets)
+    target = table if values is not None else SQLModel.metadata.tables[str(table.__tablename__)]
+    stmt: postgresql.Insert | sqlite.Insert = (
+        postgresql.insert(target)
+        if session.get_bind().dialect.name == "postgresql"
+        else sqlite.insert(target)
+    )
+    if values is not None:
+        stmt = stmt.values(values)
+    return stmt.on_conflict_do_nothing(index_elements=targets)
 
 
 def _result(movement: SandboxMovement) -> MoneyResult:
@@ -140,6 +147,105 @@ class SandboxCore:
             "bound_account_no": bound_account_no,
         }
         return await self._open(values, PERSONAL_PREFIX)
+
+    async def open_accounts(self, openings: Sequence[AccountOpen]) -> list[AccountResult]:
+        """``open_account`` for a chunk in three statements: one look-up of the references and
+        people already known, one multi-row insert of the new accounts, and (only if a
+        concurrent opening won a row meanwhile) the single-row path for the rows it skipped."""
+        if not openings:
+            return []
+        refs = [o.reference for o in openings]
+        people = [o.id_number_hash for o in openings]
+        known = (
+            await self._session.execute(
+                sa.select(
+                    col(SandboxAccount.account_no),
+                    col(SandboxAccount.reference),
+                    col(SandboxAccount.kind),
+                    col(SandboxAccount.customer_ref),
+                    col(SandboxAccount.id_number_hash),
+                ).where(
+                    sa.or_(
+                        col(SandboxAccount.reference).in_(refs),
+                        col(SandboxAccount.id_number_hash).in_(people),
+                    )
+                )
+            )
+        ).all()
+        by_reference = {k.reference: k for k in known}
+        by_person = {k.id_number_hash: k.account_no for k in known if k.id_number_hash}
+        now = self._clock()
+        results: list[AccountResult | None] = []
+        rows: dict[str, dict[str, Any]] = {}
+        for o in openings:
+            replay = by_reference.get(o.reference)
+            if replay is not None:
+                ours = (AccountKind.PERSONAL_CLASS_II.value, o.customer_ref, o.id_number_hash)
+                if (replay.kind, replay.customer_ref, replay.id_number_hash) != ours:
+                    raise ReferenceConflict(f"Reference {o.reference!r} opened another account.")
+                results.append(
+                    AccountResult(
+                        reference=o.reference, account_no=replay.account_no, status="opened"
+                    )
+                )
+                continue
+            holder = by_person.get(o.id_number_hash)
+            if holder is not None:
+                results.append(
+                    AccountResult(reference=o.reference, account_no=holder, status="existing")
+                )
+                continue
+            account_no = new_account_no(PERSONAL_PREFIX)
+            by_person[o.id_number_hash] = account_no  # the same person twice in one call
+            rows[o.reference] = {
+                "account_no": account_no,
+                "reference": o.reference,
+                "kind": AccountKind.PERSONAL_CLASS_II.value,
+                "status": AccountStatus.ACTIVE.value,
+                "customer_ref": o.customer_ref,
+                "holder_name_masked": mask_name(o.name),
+                "id_number_hash": o.id_number_hash,
+                "bound_account_no": o.bound_account_no,
+                "balance": 0,
+                "version": 0,
+                "created_at": now,
+                "updated_at": now,
+            }
+            results.append(None)
+        inserted: set[str] = set()
+        if rows:
+            stmt = _insert_once(self._session, SandboxAccount, None, key=None)
+            inserted = set(
+                (
+                    await self._session.scalars(
+                        stmt.returning(col(SandboxAccount.reference)), list(rows.values())
+                    )
+                ).all()
+            )
+        answers: list[AccountResult] = []
+        for o, result in zip(openings, results, strict=True):
+            if result is not None:
+                answers.append(result)
+            elif o.reference in inserted:
+                answers.append(
+                    AccountResult(
+                        reference=o.reference,
+                        account_no=rows[o.reference]["account_no"],
+                        status="opened",
+                    )
+                )
+            else:  # a concurrent twin won the reference or the person: ask again, one by one
+                answers.append(
+                    await self.open_account(
+                        reference=o.reference,
+                        customer_ref=o.customer_ref,
+                        name=o.name,
+                        id_number_hash=o.id_number_hash,
+                        bound_account_no=o.bound_account_no,
+                    )
+                )
+        log.info("sandbox_core.accounts_opened", asked=len(openings), opened=len(inserted))
+        return answers
 
     async def open_internal_account(self, *, reference: str, name: str) -> AccountResult:
         """A bank-side account (a partner's settlement account, a subsidy pool): no Class II

@@ -9,7 +9,9 @@ person's, see :mod:`gateway.customers.service`). The partner hears ``account_bat
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date
 from typing import Any
 
 import sqlalchemy as sa
@@ -17,10 +19,20 @@ import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
+from gateway.clock import business_date_of
 from gateway.core_banking import core_banking_for
 from gateway.customers.models import AccountBatch, AccountBatchItem, BatchStatus, ItemStatus
-from gateway.customers.rules import check_identity, today
-from gateway.customers.service import Applicant, Channel, Opening, id_index, open_customer
+from gateway.customers.rules import RowError, check_identity, today, valid_birth_date
+from gateway.customers.service import (
+    Applicant,
+    Candidate,
+    Channel,
+    Opening,
+    candidate,
+    id_index,
+    open_customers,
+    table_of,
+)
 from gateway.db import utcnow
 from gateway.errors import BusinessRuleViolation, Forbidden
 from gateway.ids import new_id
@@ -29,8 +41,8 @@ from gateway.notifications import emit
 from gateway.partners.models import Partner
 from gateway.pii import PiiVault
 from gateway.scenarios.base import OpenedCustomer, adapter_for
+from gateway.settings import Settings
 
-CHUNK = 500
 PROCESS_JOB = "account_batch.process"
 _DONE = {BatchStatus.COMPLETED, BatchStatus.COMPLETED_WITH_ERRORS, BatchStatus.FAILED}
 log = structlog.get_logger(__name__)
@@ -60,23 +72,28 @@ async def check_channel(session: AsyncSession, partner: Partner, channel: Channe
 
 
 async def after_opening(
-    session: AsyncSession, channel: Channel, opening: Opening, attributes: Mapping[str, Any]
+    session: AsyncSession,
+    channel: Channel,
+    openings: Iterable[tuple[Opening, Mapping[str, Any]]],
 ) -> None:
-    """Let the scenario create what it needs for an opened or recognised customer."""
+    """Let the scenario create what it needs for every opened or recognised customer (a batch
+    calls it for each chunk, before the batch can report ``completed``)."""
     adapter = adapter_for(channel.scenario)
-    if adapter is not None and opening.customer_id is not None:
-        await adapter.on_customer_opened(
-            session,
-            OpenedCustomer(
-                channel.partner_id, opening.customer_id, channel.sub_channel, attributes
-            ),
-        )
+    if adapter is None:
+        return
+    for opening, attributes in openings:
+        if opening.customer_id is not None:
+            await adapter.on_customer_opened(
+                session,
+                OpenedCustomer(
+                    channel.partner_id, opening.customer_id, channel.sub_channel, attributes
+                ),
+            )
 
 
 def _upload_rows(
-    vault: PiiVault, batch_id: str, applicants: Sequence[Applicant]
+    vault: PiiVault, batch_id: str, applicants: Sequence[Applicant], day: date
 ) -> list[dict[str, Any]]:
-    day = today()
     seen_people: set[str] = set()
     seen_refs: set[str] = set()
     rows: list[dict[str, Any]] = []
@@ -111,6 +128,7 @@ def _upload_rows(
                 "id_index": index,
                 "payload": applicant.seal(vault),
                 "status": ItemStatus.PENDING.value,
+                "customer_id": new_id("cus"),  # the id if new; kept across retries
             }
             seen_people.add(str(index))
         if applicant.external_ref is not None:
@@ -128,7 +146,8 @@ async def create_batch(
 ) -> AccountBatch:
     await check_channel(session, partner, channel)
     batch_id = new_id("acb")
-    rows = _upload_rows(vault, batch_id, applicants)
+    created_at = utcnow()  # its business date is the one the rows are checked on
+    rows = _upload_rows(vault, batch_id, applicants, business_date_of(created_at))
     rejected = sum(1 for r in rows if r["status"] == ItemStatus.REJECTED)
     batch = AccountBatch(
         id=batch_id,
@@ -139,10 +158,11 @@ async def create_batch(
         total=len(rows),
         processed=rejected,
         rejected=rejected,
+        created_at=created_at,
     )
     session.add(batch)
     await session.flush()
-    await session.execute(sa.insert(AccountBatchItem), rows)
+    await session.execute(sa.insert(table_of(AccountBatchItem)), rows)
     await enqueue(session, PROCESS_JOB, {"batch_id": batch_id}, dedupe_key=f"{batch_id}:0")
     log.info("batch.accepted", batch_id=batch_id, total=len(rows), rejected_at_upload=rejected)
     return batch
@@ -169,8 +189,98 @@ async def _fail(ctx: JobContext, payload: dict[str, Any]) -> None:
     log.error("batch.failed", batch_id=batch.id, processed=batch.processed)
 
 
+async def screen_chunk(
+    session: AsyncSession, channel: Channel, rows: Sequence[BatchRow]
+) -> list[RowError | None]:
+    """THE per-row decision point of a chunk, before anything is opened: one answer per row,
+    a :class:`RowError` to refuse it (the row is reported ``rejected`` with that code) or
+    ``None`` to open it.
+
+    Every row here has passed the row rules and is not yet opened; it carries the applicant
+    (with the partner's ``context``: device id, IP, user agent), the person's blind index, the
+    customer id it will get if new, and its batch row number. It runs in the chunk's
+    transaction, so whatever it records (a risk flag, a case) commits with the openings, or
+    rolls back and runs again with them. Risk scoring of openings (DESIGN §8) plugs in here.
+    """
+    return [None] * len(rows)
+
+
+@dataclass(frozen=True, slots=True)
+class BatchRow:
+    """A pending batch row that passed the rules, on its way to the core."""
+
+    row: int
+    candidate: Candidate
+
+
+def chunk_size(settings: Settings) -> int:
+    return settings.batch_chunk_size
+
+
+_items = sa.table(
+    "account_batch_items",
+    sa.column("batch_id"),
+    sa.column("row"),
+    sa.column("status"),
+    sa.column("customer_id"),
+    sa.column("error_code"),
+    sa.column("error_message"),
+    sa.column("payload"),
+)
+# One statement for a whole chunk, executed with a list of rows (executemany).
+_ITEM_UPDATE = (
+    sa.update(_items)
+    .where(_items.c.batch_id == sa.bindparam("b_batch_id"), _items.c.row == sa.bindparam("b_row"))
+    .values(
+        status=sa.bindparam("b_status"),
+        customer_id=sa.bindparam("b_customer_id"),
+        error_code=sa.bindparam("b_error_code"),
+        error_message=sa.bindparam("b_error_message"),
+        payload="",  # the submitted row is not kept once it is processed
+    )
+)
+
+
+async def _record(
+    session: AsyncSession,
+    batch_id: str,
+    results: Mapping[int, tuple[Opening, Applicant]],
+    kept_ids: Mapping[int, str | None],
+) -> None:
+    """Write the chunk's outcomes: one ``UPDATE … WHERE row IN (…)`` per status for the rows
+    whose customer is the id they kept (nearly all), one executemany for the others."""
+    plain: dict[str, list[int]] = {}
+    other: list[dict[str, Any]] = []
+    for row, (opening, _) in results.items():
+        if opening.error is None and opening.customer_id == kept_ids.get(row):
+            plain.setdefault(opening.status, []).append(row)
+        else:
+            other.append(
+                {
+                    "b_batch_id": batch_id,
+                    "b_row": row,
+                    "b_status": opening.status,
+                    "b_customer_id": opening.customer_id,
+                    "b_error_code": opening.error and opening.error.code,
+                    "b_error_message": opening.error and opening.error.message,
+                }
+            )
+    for status, rows in plain.items():
+        await session.execute(
+            sa.update(_items)
+            .where(_items.c.batch_id == batch_id, _items.c.row.in_(rows))
+            .values(status=status, payload="")
+        )
+    if other:
+        await session.execute(_ITEM_UPDATE, other)
+
+
 @job_handler(PROCESS_JOB, on_dead=_fail)
 async def process_chunk(ctx: JobContext, payload: dict[str, Any]) -> None:
+    """Open the next ``GATEWAY_BATCH_CHUNK_SIZE`` pending rows of a batch, set-based: the rows
+    are checked and sealed in Python, then opened with a fixed number of statements (see
+    :func:`~gateway.customers.service.open_customers`), and the next chunk is queued in the
+    same commit. A crash anywhere before the commit leaves the chunk pending as it was."""
     session = ctx.session
     batch = await session.get(AccountBatch, payload["batch_id"], with_for_update=True)
     if batch is None or batch.status in _DONE:
@@ -178,31 +288,59 @@ async def process_chunk(ctx: JobContext, payload: dict[str, Any]) -> None:
     vault: PiiVault = ctx.services["vault"]
     core = core_banking_for(session, ctx.services["core_http"])
     channel = Channel(batch.partner_id, batch.scenario, batch.sub_channel, batch.campaign, batch.id)
+    limit = chunk_size(ctx.settings)
     items = (
-        await session.scalars(
-            select(AccountBatchItem)
+        await session.execute(
+            select(
+                col(AccountBatchItem.row),
+                col(AccountBatchItem.payload),
+                col(AccountBatchItem.customer_id),
+                col(AccountBatchItem.id_index),
+            )
             .where(
                 col(AccountBatchItem.batch_id) == batch.id,
                 col(AccountBatchItem.status) == ItemStatus.PENDING.value,
             )
             .order_by(col(AccountBatchItem.row))
-            .limit(CHUNK)
+            .limit(limit)
         )
     ).all()
     day = today()
+    # The rules depend on the row and the business date only, so a row checked at upload on the
+    # same date is not checked again (its birth date is read, its blind index was stored); on a
+    # later date, or for a row stored before ids were kept, the rules run again.
+    same_day = business_date_of(batch.created_at) == day
+    results: dict[int, tuple[Opening, Applicant]] = {}
+    rows: list[BatchRow] = []
     for item in items:
         applicant = Applicant.unseal(vault, item.payload)
-        opening = await open_customer(session, vault, core, channel, applicant, today=day)
-        await after_opening(session, channel, opening, applicant.attributes)
-        item.status = opening.status
-        item.customer_id = opening.customer_id
-        item.payload = ""  # the row is not kept once it is opened
-        if opening.error is not None:
-            item.error_code, item.error_message = opening.error.code, opening.error.message
-        setattr(batch, opening.status, getattr(batch, opening.status) + 1)
+        birth = valid_birth_date(applicant.id_number) if same_day and item.id_index else None
+        checked: Candidate | RowError
+        if birth is not None and item.id_index and item.customer_id:
+            checked = Candidate(applicant, item.id_index, item.customer_id, birth)
+        else:
+            checked = candidate(vault, applicant, day, item.customer_id)
+        if isinstance(checked, RowError):
+            results[item.row] = (Opening("rejected", error=checked), applicant)
+        else:
+            rows.append(BatchRow(item.row, checked))
+    decisions = await screen_chunk(session, channel, rows)
+    admitted = [r for r, refused in zip(rows, decisions, strict=True) if refused is None]
+    for r, refused in zip(rows, decisions, strict=True):
+        if refused is not None:
+            results[r.row] = (Opening("rejected", error=refused), r.candidate.applicant)
+    openings = await open_customers(session, vault, core, channel, [r.candidate for r in admitted])
+    for r, opening in zip(admitted, openings, strict=True):
+        results[r.row] = (opening, r.candidate.applicant)
+    await after_opening(session, channel, ((o, a.attributes) for o, a in results.values()))
+    await _record(session, batch.id, results, {i.row: i.customer_id for i in items})
+    for status in (ItemStatus.OPENED, ItemStatus.EXISTING, ItemStatus.REJECTED):
+        count = sum(1 for opening, _ in results.values() if opening.status == status)
+        setattr(batch, status.value, getattr(batch, status.value) + count)
     batch.processed += len(items)
     batch.status = BatchStatus.PROCESSING.value
-    if len(items) == CHUNK:
+    log.info("batch.chunk_processed", batch_id=batch.id, rows=len(items), processed=batch.processed)
+    if items and batch.processed < batch.total:
         await enqueue(
             session, PROCESS_JOB, {"batch_id": batch.id}, dedupe_key=f"{batch.id}:{items[-1].row}"
         )

@@ -16,7 +16,7 @@ from gateway.core_banking.port import PositiveFen
 from gateway.csvsafe import render_csv
 from gateway.customers import uploads
 from gateway.customers.batches import after_opening, check_channel, create_batch
-from gateway.customers.models import AccountBatch, AccountBatchItem, Customer
+from gateway.customers.models import AccountBatch, AccountBatchItem, Customer, ItemStatus
 from gateway.customers.rules import age_on, today
 from gateway.customers.schemas import (
     ApplicantIn,
@@ -82,7 +82,7 @@ async def open_one(
     opening = await open_customer(db_session, vault, core, channel, _applicant(data), today=today())
     if opening.error is not None:
         raise BusinessRuleViolation(opening.error.message, code=opening.error.code)
-    await after_opening(db_session, channel, opening, data.attributes)
+    await after_opening(db_session, channel, [(opening, data.attributes)])
     body = OpeningRead(
         id=str(opening.customer_id),
         status=opening.status,
@@ -215,7 +215,8 @@ async def list_batch_items(
     rows, next_cursor = await paginate(
         db_session, stmt, col(AccountBatchItem.row), limit=limit, cursor=cursor, key=lambda r: r.row
     )
-    ids = {r.customer_id for r in rows if r.customer_id}
+    # A pending row holds the id its customer will get; only processed rows show one.
+    ids = {r.customer_id for r in rows if r.customer_id and r.status != ItemStatus.PENDING}
     customers = {
         c.id: c
         for c in (await db_session.scalars(select(Customer).where(col(Customer.id).in_(ids)))).all()
@@ -225,9 +226,9 @@ async def list_batch_items(
             row=r.row,
             external_ref=r.external_ref,
             status=r.status,
-            customer_id=r.customer_id,
+            customer_id=r.customer_id if r.customer_id in customers else None,
             account_no=mask_account(_account(vault, customers[r.customer_id]))
-            if r.customer_id
+            if r.customer_id in customers
             else None,
             error=RowErrorRead(r.error_code, r.error_message or "") if r.error_code else None,
         )

@@ -7,21 +7,23 @@ second partner bringing the same person — asks the core for the same account a
 
 from __future__ import annotations
 
-import dataclasses
-import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any, Literal
 
+import msgspec
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlmodel import col, select
+from sqlmodel import SQLModel, col, select
 
-from gateway.core_banking import CoreBanking
+from gateway.core_banking import AccountResult, CoreBanking
+from gateway.core_banking.schemas import AccountOpen
 from gateway.customers.models import Customer, CustomerLink, Touchpoint
-from gateway.customers.rules import RowError, birth_date_of, check_identity
+from gateway.customers.rules import RowError, checked_birth_date
+from gateway.db import utcnow
 from gateway.errors import NotFound
 from gateway.ids import new_id
 from gateway.pii import PiiVault
@@ -42,12 +44,11 @@ class Applicant:
     context: dict[str, Any] | None = None
 
     def seal(self, vault: PiiVault) -> str:
-        sealed = json.dumps(dataclasses.asdict(self), ensure_ascii=False)
-        return vault.encrypt(sealed, context="batch_row")
+        return vault.encrypt(msgspec.json.encode(self).decode(), context="batch_row")
 
     @classmethod
     def unseal(cls, vault: PiiVault, sealed: str) -> Applicant:
-        return cls(**json.loads(vault.decrypt(sealed, context="batch_row")))
+        return msgspec.json.decode(vault.decrypt(sealed, context="batch_row"), type=cls)
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,66 +74,237 @@ def id_index(vault: PiiVault, id_number: str) -> str:
     return vault.blind_index("id_number", id_number)
 
 
-async def _reference_holder(
-    session: AsyncSession, partner_id: str, external_ref: str
-) -> str | None:
-    holder: str | None = await session.scalar(
-        select(CustomerLink.customer_id).where(
-            col(CustomerLink.partner_id) == partner_id,
-            col(CustomerLink.external_ref) == external_ref,
-        )
-    )
-    return holder
-
-
 _REF_CONFLICT = RowError(
     "external_ref_conflict", "This external_ref already names another customer."
 )
 
 
-async def _link(
-    session: AsyncSession, channel: Channel, customer_id: str, external_ref: str | None
-) -> RowError | None:
-    """Link the partner to the customer under its reference; one reference names one person."""
-    link = await session.get(CustomerLink, (channel.partner_id, customer_id))
-    if link is None:
-        session.add(
-            CustomerLink(
-                partner_id=channel.partner_id, customer_id=customer_id, external_ref=external_ref
-            )
-        )
-    elif external_ref is not None and link.external_ref not in (None, external_ref):
-        return _REF_CONFLICT
-    elif external_ref is not None:
-        link.external_ref = external_ref
-    return None
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    """A row that passed the rules and is about to be opened.
+
+    ``customer_id`` is the id the person gets if new, chosen before the core is asked and sent
+    to it as ``customer_ref``: a batch row keeps it across retries, so a chunk re-run after a
+    crash asks the core for exactly the same account (the reference is the person's).
+    """
+
+    applicant: Applicant
+    index: str
+    customer_id: str
+    birth_date: date
 
 
-def _touch(
-    session: AsyncSession, channel: Channel, customer_id: str, applicant: Applicant, kind: str
-) -> None:
-    session.add(
-        Touchpoint(
-            id=new_id("tch"),
-            customer_id=customer_id,
-            partner_id=channel.partner_id,
-            scenario=channel.scenario,
-            sub_channel=channel.sub_channel,
-            campaign=channel.campaign,
-            referral_code=applicant.referral_code,
-            kind=kind,
-            batch_id=channel.batch_id,
-            context=applicant.context,
-        )
+def candidate(
+    vault: PiiVault, applicant: Applicant, today: date, customer_id: str | None = None
+) -> Candidate | RowError:
+    """Check the row rules; a :class:`Candidate` or the first rule the row breaks."""
+    birth = checked_birth_date(applicant.name, applicant.id_number, applicant.phone, today)
+    if isinstance(birth, RowError):
+        return birth
+    return Candidate(
+        applicant, id_index(vault, applicant.id_number), customer_id or new_id("cus"), birth
     )
 
 
-async def _insert_customer(session: AsyncSession, values: dict[str, Any]) -> bool:
-    """Insert unless the person exists already (a concurrent opening won): True if inserted."""
+def table_of(model: type[SQLModel]) -> sa.Table:
+    """The Core table of a model: bulk inserts through it skip the ORM's per-row bookkeeping."""
+    return SQLModel.metadata.tables[str(model.__tablename__)]
+
+
+def _dialect_insert(session: AsyncSession, model: type[SQLModel]) -> Any:
     insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-    stmt = insert(Customer).values(**values).on_conflict_do_nothing(index_elements=["id_index"])
-    result = await session.execute(stmt.returning(col(Customer.id)))
-    return result.scalar_one_or_none() is not None
+    return insert(table_of(model))
+
+
+@dataclass(slots=True)
+class _Plan:
+    """What a set of candidates needs, worked out from two look-ups."""
+
+    outcomes: list[Opening | None]
+    known: dict[str, tuple[str, str]]  # id_index -> (customer id, sealed account number)
+    links: dict[str, str | None]  # customer id -> the partner's external_ref on its link
+
+
+async def _plan(session: AsyncSession, channel: Channel, rows: Sequence[Candidate]) -> _Plan:
+    """One query for the people already known, one for the partner's links to them or to the
+    rows' references; a row whose reference names someone else is rejected here."""
+    known = {
+        r.id_index: (r.id, r.account_no)
+        for r in (
+            await session.execute(
+                select(col(Customer.id), col(Customer.id_index), col(Customer.account_no)).where(
+                    col(Customer.id_index).in_([c.index for c in rows])
+                )
+            )
+        ).all()
+    }
+    refs = [c.applicant.external_ref for c in rows if c.applicant.external_ref is not None]
+    customer_ids = [k[0] for k in known.values()]
+    link_rows = (
+        await session.execute(
+            select(col(CustomerLink.customer_id), col(CustomerLink.external_ref)).where(
+                col(CustomerLink.partner_id) == channel.partner_id,
+                sa.or_(
+                    col(CustomerLink.customer_id).in_(customer_ids),
+                    col(CustomerLink.external_ref).in_(refs),
+                ),
+            )
+        )
+    ).all()
+    links = {r.customer_id: r.external_ref for r in link_rows}
+    holders = {r.external_ref: r.customer_id for r in link_rows if r.external_ref is not None}
+    outcomes: list[Opening | None] = []
+    for c in rows:
+        ref = c.applicant.external_ref
+        customer_id = known[c.index][0] if c.index in known else None
+        holder = holders.get(ref) if ref is not None else None
+        linked_ref = links.get(customer_id) if customer_id is not None else None
+        if (holder is not None and holder != customer_id) or (
+            ref is not None and linked_ref not in (None, ref)
+        ):
+            outcomes.append(Opening("rejected", error=_REF_CONFLICT))
+        else:
+            outcomes.append(None)
+    return _Plan(outcomes, known, links)
+
+
+async def _insert_customers(session: AsyncSession, values: list[dict[str, Any]]) -> set[str]:
+    """Insert unless the person exists already (a concurrent opening won): the ids inserted."""
+    if not values:
+        return set()
+    stmt = _dialect_insert(session, Customer).on_conflict_do_nothing(index_elements=["id_index"])
+    return set((await session.scalars(stmt.returning(col(Customer.id)), values)).all())
+
+
+def _customer_values(
+    vault: PiiVault, channel: Channel, c: Candidate, account: AccountResult
+) -> dict[str, Any]:
+    a = c.applicant
+    return {
+        "id": c.customer_id,
+        "id_index": c.index,
+        "phone_index": vault.blind_index("phone", a.phone),
+        "name": vault.encrypt(a.name.strip(), context="customer.name"),
+        "id_number": vault.encrypt(a.id_number.strip().upper(), context="customer.id_number"),
+        "phone": vault.encrypt(a.phone.strip(), context="customer.phone"),
+        "account_no": vault.encrypt(account.account_no, context="customer.account_no"),
+        "birth_date": c.birth_date,
+        "acquired_by": channel.partner_id if account.status == "opened" else None,
+    }
+
+
+def _touchpoint(
+    channel: Channel, customer_id: str, applicant: Applicant, kind: str
+) -> dict[str, Any]:
+    return {
+        "id": new_id("tch"),
+        "customer_id": customer_id,
+        "partner_id": channel.partner_id,
+        "scenario": channel.scenario,
+        "sub_channel": channel.sub_channel,
+        "campaign": channel.campaign,
+        "referral_code": applicant.referral_code,
+        "kind": kind,
+        "batch_id": channel.batch_id,
+        "context": applicant.context,
+        "created_at": utcnow(),
+    }
+
+
+async def open_customers(
+    session: AsyncSession,
+    vault: PiiVault,
+    core: CoreBanking,
+    channel: Channel,
+    rows: Sequence[Candidate],
+) -> list[Opening]:
+    """Open (or recognise) many checked people for ``channel`` with a fixed number of
+    statements whatever their count: two look-ups, one core call, one insert per table.
+    Outcomes in the order given; only flushes, the caller commits.
+
+    No two candidates may be the same person or carry the same reference (a batch refuses
+    those at upload as ``duplicate_in_batch`` / ``external_ref_conflict``).
+    """
+    plan = await _plan(session, channel, rows)
+    fresh = [
+        (n, c) for n, c in enumerate(rows) if plan.outcomes[n] is None and c.index not in plan.known
+    ]
+    accounts = await core.open_accounts(
+        [
+            AccountOpen(
+                reference=f"open:{c.index[:48]}",
+                customer_ref=c.customer_id,
+                name=c.applicant.name,
+                id_number_hash=c.index,
+            )
+            for _, c in fresh
+        ]
+    )
+    values = [
+        _customer_values(vault, channel, c, a) for (_, c), a in zip(fresh, accounts, strict=True)
+    ]
+    inserted = await _insert_customers(session, values)
+    lost = [c.index for (_, c) in fresh if c.customer_id not in inserted]
+    if lost:  # a concurrent opening of the same person committed first: theirs is the customer
+        plan.known |= {
+            r.id_index: (r.id, r.account_no)
+            for r in (
+                await session.execute(
+                    select(
+                        col(Customer.id), col(Customer.id_index), col(Customer.account_no)
+                    ).where(col(Customer.id_index).in_(lost))
+                )
+            ).all()
+        }
+    opened = {
+        c.customer_id: a
+        for (_, c), a in zip(fresh, accounts, strict=True)
+        if c.customer_id in inserted
+    }
+    new_links: list[dict[str, Any]] = []
+    touchpoints: list[dict[str, Any]] = []
+    outcomes: list[Opening] = []
+    for n, c in enumerate(rows):
+        decided = plan.outcomes[n]
+        if decided is not None:
+            outcomes.append(decided)
+            continue
+        ref = c.applicant.external_ref
+        account = opened.get(c.customer_id)
+        if account is not None:
+            customer_id, account_no = c.customer_id, account.account_no
+            kind: Outcome = "opened" if account.status == "opened" else "existing"
+        else:
+            customer_id, sealed = plan.known[c.index]
+            account_no = vault.decrypt(sealed, context="customer.account_no")
+            kind = "existing"
+        if customer_id not in plan.links:
+            new_links.append(
+                {
+                    "partner_id": channel.partner_id,
+                    "customer_id": customer_id,
+                    "external_ref": ref,
+                    "created_at": utcnow(),
+                }
+            )
+            plan.links[customer_id] = ref
+        elif ref is not None and plan.links[customer_id] is None:
+            await session.execute(
+                sa.update(CustomerLink)
+                .where(
+                    col(CustomerLink.partner_id) == channel.partner_id,
+                    col(CustomerLink.customer_id) == customer_id,
+                )
+                .values(external_ref=ref)
+            )
+            plan.links[customer_id] = ref
+        touchpoints.append(_touchpoint(channel, customer_id, c.applicant, kind))
+        outcomes.append(Opening(kind, customer_id, account_no))
+    if new_links:
+        await session.execute(sa.insert(table_of(CustomerLink)), new_links)
+    if touchpoints:
+        await session.execute(sa.insert(table_of(Touchpoint)), touchpoints)
+    return outcomes
 
 
 async def open_customer(
@@ -145,58 +317,11 @@ async def open_customer(
     today: date,
 ) -> Opening:
     """Open (or recognise) one person for ``channel``; only flushes, the caller commits."""
-    error = check_identity(applicant.name, applicant.id_number, applicant.phone, today)
-    if error is not None:
-        return Opening("rejected", error=error)
-    index = id_index(vault, applicant.id_number)
-    customer = await session.scalar(select(Customer).where(col(Customer.id_index) == index))
-    if applicant.external_ref is not None:
-        holder = await _reference_holder(session, channel.partner_id, applicant.external_ref)
-        if holder is not None and (customer is None or holder != customer.id):
-            return Opening("rejected", error=_REF_CONFLICT)
-    if customer is None:
-        customer_id = new_id("cus")
-        account = await core.open_account(
-            reference=f"open:{index[:48]}",
-            customer_ref=customer_id,
-            name=applicant.name,
-            id_number_hash=index,
-        )
-        inserted = await _insert_customer(
-            session,
-            {
-                "id": customer_id,
-                "id_index": index,
-                "phone_index": vault.blind_index("phone", applicant.phone),
-                "name": vault.encrypt(applicant.name.strip(), context="customer.name"),
-                "id_number": vault.encrypt(
-                    applicant.id_number.strip().upper(), context="customer.id_number"
-                ),
-                "phone": vault.encrypt(applicant.phone.strip(), context="customer.phone"),
-                "account_no": vault.encrypt(account.account_no, context="customer.account_no"),
-                "birth_date": birth_date_of(applicant.id_number),
-                "acquired_by": channel.partner_id if account.status == "opened" else None,
-            },
-        )
-        if inserted:
-            conflict = await _link(session, channel, customer_id, applicant.external_ref)
-            if conflict is not None:
-                return Opening("rejected", error=conflict)
-            kind: Outcome = "opened" if account.status == "opened" else "existing"
-            _touch(session, channel, customer_id, applicant, kind)
-            await session.flush()
-            return Opening(kind, customer_id, account.account_no)
-        customer = await session.scalar(select(Customer).where(col(Customer.id_index) == index))
-        if customer is None:
-            raise RuntimeError("customer vanished after a conflicting insert")
-    conflict = await _link(session, channel, customer.id, applicant.external_ref)
-    if conflict is not None:
-        return Opening("rejected", error=conflict)
-    _touch(session, channel, customer.id, applicant, "existing")
-    await session.flush()
-    return Opening(
-        "existing", customer.id, vault.decrypt(customer.account_no, context="customer.account_no")
-    )
+    checked = candidate(vault, applicant, today)
+    if isinstance(checked, RowError):
+        return Opening("rejected", error=checked)
+    (opening,) = await open_customers(session, vault, core, channel, [checked])
+    return opening
 
 
 async def customer_for_partner(

@@ -19,7 +19,7 @@ from tests.conftest import StaffFactory, run_jobs
 from tests.customers.support import people
 from tests.partners.support import onboard
 
-ROWS = 1500
+ROWS = 3000
 
 
 def _worker(settings: Settings) -> subprocess.Popen[bytes]:
@@ -30,6 +30,7 @@ def _worker(settings: Settings) -> subprocess.Popen[bytes]:
         "GATEWAY_PII_KEY": settings.pii_key or "",
         "GATEWAY_JOB_LEASE_SECONDS": "2",
         "GATEWAY_JOB_POLL_SECONDS": "0.05",
+        "GATEWAY_BATCH_CHUNK_SIZE": "100",  # many small chunks: the kill lands mid-batch
     }
     return subprocess.Popen(
         [sys.executable, "-m", "gateway.cli", "worker"],

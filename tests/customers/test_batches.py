@@ -215,7 +215,7 @@ async def test_scenario_not_granted(client: Any, staff: StaffFactory) -> None:
 async def test_items_paginate_and_export_csv_safely(
     client: Any, app: Litestar, staff: StaffFactory, monkeypatch: Any
 ) -> None:
-    monkeypatch.setattr(batches, "CHUNK", 2)  # several chunks, each queued by the one before
+    monkeypatch.setattr(batches, "chunk_size", lambda settings: 2)  # one queues the next
     partner = await onboard(client, staff)
     rows = people(50, 5)
     rows[1]["external_ref"] = '=HYPERLINK("http://evil.example","x")'
@@ -253,6 +253,7 @@ async def test_batch_fails_when_the_core_stays_down(
         raise CoreBankingUnavailable("core unreachable")
 
     monkeypatch.setattr(SandboxCore, "open_account", down)
+    monkeypatch.setattr(SandboxCore, "open_accounts", down)  # the batch path asks per chunk
     partner = await onboard(client, staff, webhook_url=None)
     batch_id = (
         await partner.call(

@@ -6,9 +6,11 @@ import random
 from datetime import date
 
 import pytest
+from stdnum.cn import ric
+from stdnum.exceptions import ValidationError as StdnumError
 
 from gateway.csvsafe import render_csv, safe_cell
-from gateway.customers.rules import check_identity
+from gateway.customers.rules import check_identity, valid_birth_date
 from tests.factories import fake_mobile, fake_resident_id
 
 TODAY = date(2026, 11, 22)
@@ -67,3 +69,27 @@ def test_formula_cells_are_neutralised_in_csv() -> None:
     assert safe_cell(-100) == "-100"  # numbers are data, not formulas
     text = render_csv(["ref"], [["=cmd|' /C calc'!A0"], ["ok"]])
     assert text.splitlines() == ["ref", "'=cmd|' /C calc'!A0", "ok"]
+
+
+def test_the_fast_resident_id_check_agrees_with_stdnum() -> None:
+    """valid_birth_date skips stdnum's repeated cleaning and caches its region look-up; on valid
+    and damaged numbers alike it must answer exactly what ``ric.validate`` does."""
+    rng = random.Random(11)
+    for _ in range(5_000):
+        number = fake_resident_id(rng)
+        damage = rng.random()
+        if damage < 0.3:
+            number = number[:-1] + rng.choice("0123456789X")
+        elif damage < 0.4:
+            number = f"{rng.randrange(10**6):06d}" + number[6:]
+        elif damage < 0.5:
+            number = number[:10] + f"{rng.randrange(100):02d}{rng.randrange(100):02d}" + number[14:]
+        elif damage < 0.55:
+            number = number.lower()
+        elif damage < 0.6:
+            number = f" {number[:6]} {number[6:]}"
+        try:
+            expected: date | None = ric.get_birth_date(ric.validate(number))
+        except (StdnumError, KeyError):  # stdnum raises KeyError for a region with no county
+            expected = None
+        assert valid_birth_date(number) == expected, number

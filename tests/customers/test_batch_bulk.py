@@ -1,0 +1,244 @@
+"""Set-based chunks: every row outcome in one chunk, a crash after the core opened accounts, and
+the scenario told of every opened or recognised row."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Sequence
+from datetime import timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from litestar import Litestar
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from gateway.core_banking import AccountResult
+from gateway.core_banking.models import SandboxAccount
+from gateway.core_banking.sandbox import SandboxCore
+from gateway.core_banking.schemas import AccountOpen
+from gateway.customers import batches
+from gateway.customers.models import Customer, CustomerLink, Touchpoint
+from gateway.db import utcnow
+from gateway.jobs.models import Job
+from gateway.scenarios.community.models import CommunityOwner
+from tests.conftest import StaffFactory, run_jobs
+from tests.customers.support import people, person
+from tests.partners.support import PartnerHandle, onboard
+
+
+async def _community(partner: PartnerHandle) -> str:
+    resp = await partner.call(
+        "POST",
+        "/v1/scenarios/community/communities",
+        {"external_ref": "c-1", "name": "Garden Court", "address": "1 Road", "households": 50},
+    )
+    assert resp.status_code == 201, resp.text
+    return str(resp.json()["id"])
+
+
+async def _open_one(partner: PartnerHandle, row: dict[str, Any]) -> str:
+    resp = await partner.call("POST", "/v1/customers", {"scenario": "community", **row})
+    assert resp.status_code == 201, resp.text
+    return str(resp.json()["id"])
+
+
+async def _batch(partner: PartnerHandle, rows: list[dict[str, Any]], **extra: Any) -> str:
+    resp = await partner.call(
+        "POST", "/v1/account-batches", {"scenario": "community", "items": rows, **extra}
+    )
+    assert resp.status_code == 202, resp.text
+    return str(resp.json()["id"])
+
+
+async def _items(partner: PartnerHandle, batch_id: str) -> list[dict[str, Any]]:
+    resp = await partner.call("GET", f"/v1/account-batches/{batch_id}/items?limit=100")
+    assert resp.status_code == 200, resp.text
+    data: list[dict[str, Any]] = resp.json()["data"]
+    return data
+
+
+async def _count(sessions: Any, stmt: Any) -> int:
+    async with sessions() as s:
+        return int(await s.scalar(stmt))
+
+
+async def test_one_chunk_holds_every_kind_of_row(
+    client: Any, app: Litestar, staff: StaffFactory, sessions: Any, monkeypatch: Any
+) -> None:
+    monkeypatch.setattr(batches, "chunk_size", lambda settings: 4)
+    rng = random.Random(501)
+    other = await onboard(client, staff, webhook_url=None)
+    partner = await onboard(client, staff, webhook_url=None)
+    community_id = await _community(partner)
+    known_elsewhere = person(rng, 1, external_ref="theirs-1")
+    linked = person(rng, 2, external_ref="taken")
+    unreferenced = person(rng, 3, external_ref=None)
+    await _open_one(other, known_elsewhere)
+    linked_id = await _open_one(partner, linked)
+    await _open_one(partner, unreferenced)
+    fresh = people(502, 3)
+    rows = [
+        fresh[0],
+        dict(known_elsewhere, external_ref="mine-1", attributes={"unit": "1-1"}),
+        person(rng, 4, phone="123"),
+        fresh[1],
+        dict(fresh[0], external_ref="again"),  # the same person as row 1
+        person(rng, 5, external_ref="taken"),  # names another customer of this partner
+        dict(linked, external_ref="renamed"),  # this partner knows them as "taken"
+        dict(unreferenced, external_ref="now-named"),
+        fresh[2],
+    ]
+    batch_id = await _batch(partner, rows, sub_channel=community_id)
+    await run_jobs(app)
+
+    batch = (await partner.call("GET", f"/v1/account-batches/{batch_id}")).json()
+    assert {k: batch[k] for k in ("status", "processed", "opened", "existing", "rejected")} == {
+        "status": "completed_with_errors",
+        "processed": 9,
+        "opened": 3,
+        "existing": 2,
+        "rejected": 4,
+    }
+    outcome = [
+        (i["row"], i["status"], i["error"] and i["error"]["code"])
+        for i in await _items(partner, batch_id)
+    ]
+    assert outcome == [
+        (1, "opened", None),
+        (2, "existing", None),
+        (3, "rejected", "phone_invalid"),
+        (4, "opened", None),
+        (5, "rejected", "duplicate_in_batch"),
+        (6, "rejected", "external_ref_conflict"),
+        (7, "rejected", "external_ref_conflict"),
+        (8, "existing", None),
+        (9, "opened", None),
+    ]
+    items = await _items(partner, batch_id)
+    assert all(i["account_no"] and "*" in i["account_no"] for i in items if i["customer_id"])
+    assert not any(i["customer_id"] for i in items if i["status"] == "rejected")
+    # Nobody opened twice: six people in all, each with one account at the core.
+    assert await _count(sessions, sa.select(sa.func.count()).select_from(Customer)) == 6
+    assert await _count(sessions, sa.select(sa.func.count()).select_from(SandboxAccount)) == 6
+    async with sessions() as s:
+        links = dict(
+            (
+                await s.execute(
+                    sa.select(CustomerLink.customer_id, CustomerLink.external_ref).where(
+                        CustomerLink.partner_id == partner.partner_id
+                    )
+                )
+            ).all()
+        )
+        touched = await s.scalar(
+            sa.select(sa.func.count())
+            .select_from(Touchpoint)
+            .where(Touchpoint.batch_id == batch_id)
+        )
+        owners = (
+            await s.scalars(
+                sa.select(CommunityOwner.customer_id).where(
+                    CommunityOwner.community_id == community_id
+                )
+            )
+        ).all()
+    assert len(links) == 6 and links[linked_id] == "taken"
+    assert sorted(v for v in links.values() if v) == sorted(
+        ["taken", "now-named", "mine-1", *(r["external_ref"] for r in fresh)]
+    )
+    assert touched == 5
+    processed = {i["customer_id"] for i in items if i["status"] in ("opened", "existing")}
+    assert set(owners) == processed  # the scenario saw every opened and recognised row
+
+
+class _RemoteCore(SandboxCore):
+    """The core as a separate system: what it opened stays opened when the gateway crashes."""
+
+    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+        self._sessions = sessions
+
+    async def open_accounts(self, openings: Sequence[AccountOpen]) -> list[AccountResult]:
+        async with self._sessions() as session:
+            results = await SandboxCore(session).open_accounts(openings)
+            await session.commit()
+        return results
+
+
+async def test_crash_after_the_core_opened_and_before_the_commit(
+    client: Any, app: Litestar, staff: StaffFactory, sessions: Any, monkeypatch: Any
+) -> None:
+    monkeypatch.setattr(batches, "chunk_size", lambda settings: 5)
+    monkeypatch.setattr(batches, "core_banking_for", lambda session, http: _RemoteCore(sessions))
+    crashes = []
+    real_after_opening = batches.after_opening
+
+    async def crash_once(*args: Any) -> None:
+        if not crashes:
+            crashes.append(1)
+            raise RuntimeError("worker killed after the core answered")
+        await real_after_opening(*args)
+
+    monkeypatch.setattr(batches, "after_opening", crash_once)
+    partner = await onboard(client, staff, webhook_url=None)
+    batch_id = await _batch(partner, people(503, 12))
+    await run_jobs(app)
+    assert crashes, "the chunk never reached the crash"
+    assert await _count(sessions, sa.select(sa.func.count()).select_from(SandboxAccount)) == 5
+    assert await _count(sessions, sa.select(sa.func.count()).select_from(Customer)) == 0
+    async with sessions() as s:  # the retry is due now rather than after its back-off
+        await s.execute(sa.update(Job).values(run_at=utcnow() - timedelta(seconds=1)))
+        await s.commit()
+    await run_jobs(app)
+
+    batch = (await partner.call("GET", f"/v1/account-batches/{batch_id}")).json()
+    assert (batch["status"], batch["opened"], batch["existing"]) == ("completed", 12, 0)
+    async with sessions() as s:
+        accounts = dict(
+            (
+                await s.execute(sa.select(SandboxAccount.customer_ref, SandboxAccount.account_no))
+            ).all()
+        )
+        customers = (await s.scalars(sa.select(Customer.id))).all()
+    assert len(accounts) == 12 and sorted(accounts) == sorted(customers)
+    for item in await _items(partner, batch_id):
+        account = accounts[item["customer_id"]]
+        assert item["account_no"][:6] == account[:6] and item["account_no"][-4:] == account[-4:]
+
+
+async def test_the_scenario_hears_of_every_row_across_chunks(
+    client: Any, app: Litestar, staff: StaffFactory, sessions: Any, monkeypatch: Any
+) -> None:
+    monkeypatch.setattr(batches, "chunk_size", lambda settings: 3)
+    partner = await onboard(client, staff, webhook_url=None)
+    community_id = await _community(partner)
+    rows = people(504, 10)
+    await _open_one(partner, rows[4])  # one is already a customer: recognised, still an owner
+    for n, row in enumerate(rows):
+        row["attributes"] = {"unit": f"{n}-101"}
+    batch_id = await _batch(partner, rows, sub_channel=community_id)
+    await run_jobs(app)
+    batch = (await partner.call("GET", f"/v1/account-batches/{batch_id}")).json()
+    assert (batch["status"], batch["opened"], batch["existing"]) == ("completed", 9, 1)
+    async with sessions() as s:
+        owners = dict(
+            (
+                await s.execute(
+                    sa.select(CommunityOwner.customer_id, CommunityOwner.unit).where(
+                        CommunityOwner.community_id == community_id
+                    )
+                )
+            ).all()
+        )
+    items = await _items(partner, batch_id)
+    assert owners == {i["customer_id"]: f"{i['row'] - 1}-101" for i in items}
+
+
+async def test_a_batch_of_exactly_whole_chunks_completes(
+    client: Any, app: Litestar, staff: StaffFactory, monkeypatch: Any
+) -> None:
+    monkeypatch.setattr(batches, "chunk_size", lambda settings: 2)
+    partner = await onboard(client, staff, webhook_url=None)
+    batch_id = await _batch(partner, people(505, 4))
+    await run_jobs(app)
+    batch = (await partner.call("GET", f"/v1/account-batches/{batch_id}")).json()
+    assert (batch["status"], batch["processed"], batch["opened"]) == ("completed", 4, 4)
