@@ -35,6 +35,10 @@ PREFIXES = frozenset(
         "tch",
         "cmt",
         "bil",
+        "rev",
+        "rdc",
+        "rsz",
+        "rac",
     }
 )
 

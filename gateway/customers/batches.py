@@ -17,6 +17,7 @@ import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
+from gateway import risk
 from gateway.core_banking import core_banking_for
 from gateway.customers.models import AccountBatch, AccountBatchItem, BatchStatus, ItemStatus
 from gateway.customers.rules import check_identity, today
@@ -190,9 +191,12 @@ async def process_chunk(ctx: JobContext, payload: dict[str, Any]) -> None:
         )
     ).all()
     day = today()
-    for item in items:
-        applicant = Applicant.unseal(vault, item.payload)
-        opening = await open_customer(session, vault, core, channel, applicant, today=day)
+    applicants = [Applicant.unseal(vault, item.payload) for item in items]
+    verdicts = await risk.assess_openings(session, vault, channel, applicants)  # risk: per chunk
+    for item, applicant, verdict in zip(items, applicants, verdicts, strict=True):
+        opening = risk.rejected_opening(verdict) or await open_customer(
+            session, vault, core, channel, applicant, today=day
+        )
         await after_opening(session, channel, opening, applicant.attributes)
         item.status = opening.status
         item.customer_id = opening.customer_id
