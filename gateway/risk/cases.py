@@ -23,7 +23,7 @@ from gateway.errors import BusinessRuleViolation, Conflict, Forbidden, NotFound
 from gateway.ids import new_id
 from gateway.partners.models import PartnerStatus
 from gateway.partners.service import change_status, get_partner
-from gateway.risk import holds
+from gateway.risk import holds, ruleset
 from gateway.risk.models import (
     CaseStatus,
     RiskCase,
@@ -31,7 +31,6 @@ from gateway.risk.models import (
     RiskDecision,
     RiskEvent,
     RiskHit,
-    RiskRule,
     RiskSnooze,
     SubjectType,
     SuspendedSubChannel,
@@ -311,8 +310,7 @@ async def snooze(
     reason: str,
 ) -> RiskSnooze:
     """Silence a rule for one subject until a moment (its hits are still recorded)."""
-    if await session.scalar(select(RiskRule.id).where(col(RiskRule.id) == rule_id)) is None:
-        raise NotFound("No such rule.")
+    await ruleset.versions(session, rule_id)  # 404 for an unknown rule
     if until <= utcnow():
         raise BusinessRuleViolation("A snooze must end in the future.", code="snooze_in_past")
     entry = RiskSnooze(

@@ -89,7 +89,6 @@ async def create_rule(data: JSONBody[RuleCreate], db_session: DbSession, staff: 
 async def update_rule(
     rule_id: FromPath[str], data: JSONBody[RuleUpdate], db_session: DbSession, staff: Staff
 ) -> RuleRead:
-    await ruleset.ensure_defaults(db_session)
     current = await ruleset.latest(db_session, rule_id)
     values = {
         "id": rule_id,

@@ -113,6 +113,7 @@ async def active(session: AsyncSession, event_type: str) -> tuple[int, list[Comp
 
 
 async def versions(session: AsyncSession, rule_id: str) -> list[RiskRule]:
+    await ensure_defaults(session)
     rows = (
         await session.scalars(
             select(RiskRule).where(col(RiskRule.id) == rule_id).order_by(col(RiskRule.version))
@@ -124,6 +125,7 @@ async def versions(session: AsyncSession, rule_id: str) -> list[RiskRule]:
 
 
 async def latest(session: AsyncSession, rule_id: str, *, for_update: bool = False) -> RiskRule:
+    await ensure_defaults(session)
     stmt = (
         select(RiskRule)
         .where(col(RiskRule.id) == rule_id)

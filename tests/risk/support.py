@@ -40,3 +40,13 @@ def fired(verdict: Verdict, mode: str = "published") -> set[str]:
 
 def ago(at: datetime, **delta: float) -> datetime:
     return at - timedelta(**delta)
+
+
+async def publish_rule(client: Any, staff: Any, rule: dict[str, Any], tag: str) -> None:
+    """Draft ``rule`` as an analyst and publish it as a risk lead (four eyes)."""
+    analyst = await staff.token(f"analyst-{tag}", "risk_analyst")
+    lead = await staff.token(f"lead-{tag}", "risk_lead")
+    drafted = await client.post("/admin/v1/risk/rules", json=rule, headers=analyst)
+    assert drafted.status_code == 201, drafted.text
+    published = await client.post(f"/admin/v1/risk/rules/{rule['id']}/publish", headers=lead)
+    assert published.status_code == 200, published.text

@@ -11,7 +11,7 @@ async def test_shared_identity_fires_on_the_third_id_behind_one_phone(sessions: 
     rows = [
         {"sub_channel": "cmt_a", "phone_index": "phone-1", "id_index": f"id-{n}"} for n in range(3)
     ]
-    first, second, third = await openings(sessions, rows)
+    _first, second, third = await openings(sessions, rows)
     assert "shared_identity" not in fired(second)
     assert second.outcome.value == "allow"
     assert fired(third) == {"shared_identity"}
