@@ -15,7 +15,7 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -127,11 +127,28 @@ def event_row(event_type: str, event: Mapping[str, Any]) -> RiskEvent:
     )
 
 
-def cel_event(row: RiskEvent) -> dict[str, Any]:
+class Logged(Protocol):
+    """What scoring reads of a logged event (an ORM row, or a backtest's lighter record)."""
+
+    @property
+    def partner_id(self) -> str: ...
+    @property
+    def customer_id(self) -> str | None: ...
+    @property
+    def sub_channel(self) -> str | None: ...
+    @property
+    def merchant(self) -> str | None: ...
+    @property
+    def payload(self) -> dict[str, Any]: ...
+    @property
+    def features(self) -> dict[str, Any]: ...
+
+
+def cel_event(row: Logged) -> dict[str, Any]:
     return EVENT_DEFAULTS | {k: v for k, v in row.payload.items() if v is not None}
 
 
-def subject_of(rule_subject: str, row: RiskEvent) -> tuple[str, str]:
+def subject_of(rule_subject: str, row: Logged) -> tuple[str, str]:
     """The case subject a rule's hit names; a missing sub-channel or customer falls back to
     the partner (the channel that sent the event)."""
     value = {
@@ -145,7 +162,7 @@ def subject_of(rule_subject: str, row: RiskEvent) -> tuple[str, str]:
     return rule_subject, str(value)
 
 
-def evidence_values(rule: CompiledRule, row: RiskEvent) -> dict[str, Any]:
+def evidence_values(rule: CompiledRule, row: Logged) -> dict[str, Any]:
     values = {f: row.features.get(f) for f in rule.features}
     values |= {f"event.{f}": row.payload.get(f, EVENT_DEFAULTS.get(f)) for f in rule.fields}
     return values

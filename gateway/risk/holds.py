@@ -1,7 +1,8 @@
 """Settlement holds: transactions kept out of settlement while a risk case is open.
 
-Settlement reads :func:`held_transaction_ids` (or the ``risk_holds`` table: ``status = 'held'``)
-and carries a held transaction to a later settlement once it is ``released``.
+Settlement reads :func:`held_query` (a subquery of held transaction ids) or
+:func:`held_transaction_ids` (the ``risk_holds`` table, ``status = 'held'``) and carries a held
+transaction to a later settlement once it is ``released``.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from collections.abc import Iterable
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
+from sqlmodel.sql.expression import SelectOfScalar
 
 from gateway.db import utcnow
 from gateway.notifications import emit
@@ -33,6 +35,11 @@ async def place(
     return hold
 
 
+def held_query() -> SelectOfScalar[str]:
+    """The ids of held transactions, as a subquery settlement can filter with (``NOT IN``)."""
+    return select(col(RiskHold.txn_id)).where(col(RiskHold.status) == HoldStatus.HELD.value)
+
+
 async def held_transaction_ids(
     session: AsyncSession,
     txn_ids: Iterable[str] | None = None,
@@ -40,7 +47,7 @@ async def held_transaction_ids(
     partner_id: str | None = None,
 ) -> set[str]:
     """The transactions (of ``txn_ids``, or of a partner, or all) currently held."""
-    stmt = select(col(RiskHold.txn_id)).where(col(RiskHold.status) == HoldStatus.HELD.value)
+    stmt = held_query()
     if txn_ids is not None:
         stmt = stmt.where(col(RiskHold.txn_id).in_(list(txn_ids)))
     if partner_id is not None:

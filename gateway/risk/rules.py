@@ -178,36 +178,74 @@ class CompiledRule:
     fields: tuple[str, ...]
 
 
+_STRING = re.compile(r"'[^']*'|\"[^\"]*\"")
+_NAMES = re.compile(r"\b(?:features|event)\b")
+_BARE = re.compile(r"\b(?:features|event)\b(?!\.[A-Za-z_])")
+
+
+def flatten(expression: str) -> str | None:
+    """``features.x`` → ``f__x`` and ``event.y`` → ``e__y``, when that is all the expression
+    does with the two maps (no ``has()``, indexing or quoted mentions); else None.
+
+    Handing CEL a few top-level values is several times cheaper than converting two nested maps
+    for every event (about 1 µs a value against 8 µs a map entry, measured here).
+    """
+    quoted = any(_NAMES.search(literal) for literal in _STRING.findall(expression))
+    if quoted or _BARE.search(_STRING.sub("''", expression)) or "has(" in expression:
+        return None
+    flat = _FEATURE_REF.sub(r"f__\1", expression)
+    return _EVENT_REF.sub(r"e__\1", flat)
+
+
 @dataclass
 class CompiledSet:
     """The rules of one event type in one CEL program."""
 
     rules: tuple[CompiledRule, ...]
     program: Any = None
+    flat: bool = False
+    names: tuple[tuple[str, str, str], ...] = ()
     _singles: dict[int, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        if self.rules:
-            self.program = cel.compile(
-                "[" + ", ".join(f"({r.expression})" for r in self.rules) + "]"
+        if not self.rules:
+            return
+        flats = [flatten(r.expression) for r in self.rules]
+        self.flat = all(f is not None for f in flats)
+        sources = [f or "" for f in flats] if self.flat else [r.expression for r in self.rules]
+        self.program = cel.compile("[" + ", ".join(f"({e})" for e in sources) + "]")
+        if self.flat:
+            feats = {f for r in self.rules for f in r.features}
+            fields = {f for r in self.rules for f in r.fields}
+            self.names = tuple(
+                [(f"f__{f}", "features", f) for f in sorted(feats)]
+                + [(f"e__{f}", "event", f) for f in sorted(fields)]
             )
+
+    def context(self, event: Mapping[str, Any], features: Mapping[str, Any]) -> dict[str, Any]:
+        if not self.flat:
+            return {"event": event, "features": features}
+        maps = {"event": event, "features": features}
+        return {name: maps[source].get(key) for name, source, key in self.names}
 
     def evaluate(self, event: Mapping[str, Any], features: Mapping[str, Any]) -> list[bool]:
         if not self.rules:
             return []
-        context = {"event": event, "features": features}
+        context = self.context(event, features)
         try:
             return [v is True for v in self.program.execute(context)]
         except (KeyError, TypeError, ValueError, RuntimeError):
             return [self._one(i, context) for i in range(len(self.rules))]
 
     def _one(self, index: int, context: dict[str, Any]) -> bool:
+        rule = self.rules[index]
         if index not in self._singles:
-            self._singles[index] = cel.compile(self.rules[index].expression)
+            source = flatten(rule.expression) if self.flat else None
+            self._singles[index] = cel.compile(source or rule.expression)
         try:
             return self._singles[index].execute(context) is True
         except (KeyError, TypeError, ValueError, RuntimeError) as e:
-            log.warning("risk.rule_error", rule=self.rules[index].id, error=str(e))
+            log.warning("risk.rule_error", rule=rule.id, error=str(e))
             return False
 
 
