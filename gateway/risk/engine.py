@@ -78,13 +78,17 @@ class Verdict:
         return self.case_ids[0] if self.case_ids else None
 
     def raise_if_blocked(self) -> None:
-        if self.blocked:
-            rules = ", ".join(h.rule for h in self.hits if h.mode == RuleStatus.PUBLISHED)
-            raise RiskBlocked(f"Refused by the risk engine ({rules or self.reason or 'blocked'}).")
+        if self.blocked:  # which rule fired stays with the bank: partners could learn to evade
+            raise RiskBlocked("Refused by the risk engine.")
 
 
 def _jsonable(value: Any) -> Any:
     return json.loads(json.dumps(value, default=str))
+
+
+def _clip(value: Any, length: int) -> str | None:
+    """A key column as text within its width (partners send device ids of any length)."""
+    return None if value in (None, "") else str(value)[:length]
 
 
 def event_row(event_type: str, event: Mapping[str, Any]) -> RiskEvent:
@@ -112,13 +116,13 @@ def event_row(event_type: str, event: Mapping[str, Any]) -> RiskEvent:
         partner_id=event["partner_id"],
         scenario=event.get("scenario"),
         sub_channel=event.get("sub_channel"),
-        merchant=merchant if event_type != EventType.ACCOUNT_OPENING else None,
+        merchant=_clip(merchant, 80) if event_type != EventType.ACCOUNT_OPENING else None,
         customer_id=event.get("customer_id"),
         phone_index=event.get("phone_index"),
         id_index=event.get("id_index"),
-        device_id=payload.get("device_id"),
-        plate_no=event.get("plate_no"),
-        card_id=event.get("card_id"),
+        device_id=_clip(payload.get("device_id"), 128),
+        plate_no=_clip(event.get("plate_no"), 16),
+        card_id=_clip(event.get("card_id"), 64),
         batch_id=event.get("batch_id"),
         amount=amount,
         round_amount=features.is_round(amount),
