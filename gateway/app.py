@@ -34,6 +34,7 @@ from gateway.ops.routes import health, ready
 from gateway.partners import routes as partner_routes
 from gateway.pii import PiiVault
 from gateway.ratelimit import LimitStore, MemoryLimitStore, RedisLimitStore
+from gateway.risk import routes as risk_routes
 from gateway.scenarios.base import admin_routes as scenario_admin_routes
 from gateway.scenarios.base import routers as scenario_routers
 from gateway.services import open_services
@@ -122,6 +123,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         *campaign_routes.ADMIN_ROUTES,
         *settlement_routes.ADMIN_ROUTES,
         *scenario_admin_routes(),
+        *risk_routes.ADMIN_ROUTES,
         partner_api,
         *sandbox_routes,
         *console.routes(settings),

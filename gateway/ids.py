@@ -44,6 +44,10 @@ PREFIXES = frozenset(
         "utp",  # utilities payment (the biller writes off under it)
         "uag",  # utilities auto-debit agreement
         "usd",  # utilities scheduled (noticed) debit
+        "rev",
+        "rdc",
+        "rsz",
+        "rac",
     }
 )
 

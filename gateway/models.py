@@ -15,6 +15,18 @@ from gateway.idempotency.models import IdempotencyRecord
 from gateway.jobs.models import Job
 from gateway.notifications.models import Event, WebhookDelivery
 from gateway.partners.models import Partner, PartnerApplication, PartnerKey
+from gateway.risk.models import (
+    RiskCase,
+    RiskCaseAction,
+    RiskDecision,
+    RiskEvent,
+    RiskHit,
+    RiskHold,
+    RiskRule,
+    RiskRuleset,
+    RiskSnooze,
+    SuspendedSubChannel,
+)
 from gateway.scenarios.models import Transaction
 from gateway.settlement.ledger.models import LedgerEntry, LedgerJournal
 from gateway.settlement.models import (  # noqa: F401
@@ -44,7 +56,17 @@ __all__ = [
     "Partner",
     "PartnerApplication",
     "PartnerKey",
+    "RiskCase",
+    "RiskCaseAction",
+    "RiskDecision",
+    "RiskEvent",
+    "RiskHit",
+    "RiskHold",
+    "RiskRule",
+    "RiskRuleset",
+    "RiskSnooze",
     "StaffUser",
+    "SuspendedSubChannel",
     "Touchpoint",
     "Transaction",
     "UsedNonce",

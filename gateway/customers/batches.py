@@ -19,6 +19,7 @@ import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
+from gateway import risk
 from gateway.clock import business_date_of
 from gateway.core_banking import core_banking_for
 from gateway.customers.models import AccountBatch, AccountBatchItem, BatchStatus, ItemStatus
@@ -40,6 +41,7 @@ from gateway.jobs import JobContext, enqueue, job_handler
 from gateway.notifications import emit
 from gateway.partners.models import Partner
 from gateway.pii import PiiVault
+from gateway.risk.openings import RISK_BLOCKED
 from gateway.scenarios.base import OpenedCustomer, adapter_for
 from gateway.settings import Settings
 
@@ -190,7 +192,7 @@ async def _fail(ctx: JobContext, payload: dict[str, Any]) -> None:
 
 
 async def screen_chunk(
-    session: AsyncSession, channel: Channel, rows: Sequence[BatchRow]
+    session: AsyncSession, vault: PiiVault, channel: Channel, rows: Sequence[BatchRow]
 ) -> list[RowError | None]:
     """THE per-row decision point of a chunk, before anything is opened: one answer per row,
     a :class:`RowError` to refuse it (the row is reported ``rejected`` with that code) or
@@ -200,9 +202,13 @@ async def screen_chunk(
     (with the partner's ``context``: device id, IP, user agent), the person's blind index, the
     customer id it will get if new, and its batch row number. It runs in the chunk's
     transaction, so whatever it records (a risk flag, a case) commits with the openings, or
-    rolls back and runs again with them. Risk scoring of openings (DESIGN §8) plugs in here.
+    rolls back and runs again with them: the risk engine scores each row here (DESIGN §8),
+    each row's features counting the earlier rows of the batch, and a ``block`` refuses it.
     """
-    return [None] * len(rows)
+    verdicts = await risk.assess_openings(
+        session, vault, channel, [r.candidate.applicant for r in rows]
+    )
+    return [RISK_BLOCKED if v.blocked else None for v in verdicts]
 
 
 @dataclass(frozen=True, slots=True)
@@ -324,7 +330,7 @@ async def process_chunk(ctx: JobContext, payload: dict[str, Any]) -> None:
             results[item.row] = (Opening("rejected", error=checked), applicant)
         else:
             rows.append(BatchRow(item.row, checked))
-    decisions = await screen_chunk(session, channel, rows)
+    decisions = await screen_chunk(session, vault, channel, rows)
     admitted = [r for r, refused in zip(rows, decisions, strict=True) if refused is None]
     for r, refused in zip(rows, decisions, strict=True):
         if refused is not None:

@@ -10,7 +10,7 @@ from litestar.di import Provide
 from litestar.params import FromPath, FromQuery, JSONBody
 from sqlmodel import col, select
 
-from gateway import audit
+from gateway import audit, risk
 from gateway.core_banking import core_banking_for, fund_account
 from gateway.core_banking.port import PositiveFen
 from gateway.csvsafe import render_csv
@@ -79,7 +79,10 @@ async def open_one(
     channel = Channel(partner.id, data.scenario, data.sub_channel, data.campaign)
     await check_channel(db_session, partner.partner, channel)
     core = core_banking_for(db_session, request.app.state.services["core_http"])
-    opening = await open_customer(db_session, vault, core, channel, _applicant(data), today=today())
+    applicant = _applicant(data)
+    [verdict] = await risk.assess_openings(db_session, vault, channel, [applicant])
+    verdict.raise_if_blocked()  # 422 risk_blocked; the request rolls back, nothing is written
+    opening = await open_customer(db_session, vault, core, channel, applicant, today=today())
     if opening.error is not None:
         raise BusinessRuleViolation(opening.error.message, code=opening.error.code)
     await after_opening(db_session, channel, [(opening, data.attributes)])

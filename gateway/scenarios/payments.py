@@ -20,6 +20,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
+from gateway import risk
 from gateway.channels.campaigns.service import (
     NO_GRANT,
     active_campaign,
@@ -87,13 +88,32 @@ async def collect(
     per-litre subsidy counts); when its budget has run out the payer simply pays more.
     ``details`` are the scenario's facts about the payment (plate and litres, terminal, card,
     the partner's ``context`` of device and IP) that the risk engine scores, with the adapter's
-    ``risk_features``, before any money moves. ``credit_account`` is the ledger account the
-    full ``amount`` is credited to: the partner's payable for the scenario unless the money is
-    held for someone else first (stored-value top-ups land in ``merchant_escrow:<partner_id>``).
+    ``risk_features``, before any money moves: ``block`` refuses with 422 ``risk_blocked``
+    (nothing is written or charged); ``review`` lets the payment through, opens or attaches a
+    case and holds the transaction out of settlement (``risk.hold_placed``).
+    ``credit_account`` is the ledger account the full ``amount`` is credited to: the partner's
+    payable for the scenario unless the money is held for someone else first (stored-value
+    top-ups land in ``merchant_escrow:<partner_id>``).
     ``notify=False`` leaves the ``payment.succeeded`` event to a caller whose payment is not
     complete when the debit is (utilities: only once the biller has written the bill off).
     """
     now = utcnow()
+    verdict = await risk.assess(
+        session,
+        "transaction",
+        {
+            **(details or {}),
+            "partner_id": partner_id,
+            "scenario": scenario,
+            "kind": kind,
+            "customer_id": payer.customer_id,
+            "sub_channel": sub_channel,
+            "amount": amount,
+            "litres_ml": litres_ml,
+            "occurred_at": now,
+        },
+    )
+    verdict.raise_if_blocked()
     grant = NO_GRANT
     if subsidised:
         campaign = await active_campaign(session, partner_id=partner_id, scenario=scenario, at=now)
@@ -140,6 +160,9 @@ async def collect(
     )
     session.add(txn)
     await session.flush()
+    await risk.attach_transaction(
+        session, verdict, txn_id=txn.id, partner_id=partner_id, amount=amount
+    )
     credited = credit_account or account(AccountType.PARTNER_PAYABLE, partner_id, scenario)
     lines = [(credited, -amount)]
     if charged:
@@ -214,6 +237,21 @@ async def refund(
     )
     if before is None:
         raise RefundExceedsPaid("The refunds would exceed what was paid.")
+    verdict = await risk.assess(
+        session,
+        "transaction",
+        {
+            "partner_id": payment.partner_id,
+            "scenario": payment.scenario,
+            "kind": "refund",
+            "customer_id": payer.customer_id,
+            "sub_channel": payment.sub_channel,
+            "merchant": await risk.merchant_of(session, payment.id),
+            "amount": amount,
+            "payment_id": payment.id,
+        },
+    )
+    verdict.raise_if_blocked()
     share = mul_div_half_up(before + amount, payment.subsidy, payment.amount) - mul_div_half_up(
         before, payment.subsidy, payment.amount
     )
@@ -260,6 +298,9 @@ async def refund(
     )
     session.add(txn)
     await session.flush()
+    await risk.attach_transaction(
+        session, verdict, txn_id=txn.id, partner_id=payment.partner_id, amount=amount, hold=False
+    )
     lines = [(account(AccountType.PARTNER_PAYABLE, payment.partner_id, payment.scenario), amount)]
     if credited:
         lines.append((account(AccountType.CUSTOMER_FUNDS), -credited))

@@ -31,9 +31,9 @@ from gateway.errors import FieldError, ValidationFailed
 from gateway.ids import new_id
 from gateway.jobs.queue import enqueue
 from gateway.jobs.registry import JobContext, job_handler
+from gateway.risk.holds import held_query
 from gateway.scenarios.models import Transaction, TxnStatus
 from gateway.settlement.contracts import contract_in_force
-from gateway.settlement.holds import held_transactions
 from gateway.settlement.ledger.accounts import AccountType, account
 from gateway.settlement.ledger.models import LedgerEntry, LedgerJournal
 from gateway.settlement.ledger.service import post_journal
@@ -141,7 +141,7 @@ async def settle_group(
     contract = await contract_in_force(session, partner_id, business_date)
     # T+N: a partner on a longer cycle settles the days that are N−1 days further back.
     through = business_date - timedelta(days=contract.cycle_days - 1)
-    held = held_transactions()
+    held = held_query()  # under an open risk case, or confirmed fraud: never paid out
     due = sa.and_(
         _unsettled(through),
         col(Transaction.partner_id) == partner_id,

@@ -1,0 +1,352 @@
+"""Inline scoring: log the event, compute its features, run the compiled rules, decide.
+
+``assess`` is what the rest of the gateway calls (payments, openings, stored-value releases):
+it returns a :class:`Verdict` — ``allow``, ``review`` (a case is opened or attached; the caller
+proceeds) or ``block`` (the caller refuses with 422 ``risk_blocked``). Shadow rules are scored and
+recorded but never act; a snoozed rule is recorded as ``snoozed`` for its subject and does not
+act either. Every decision stores the rule-set version and, per hit, the feature values the rule
+read. A block raised inside a request rolls back with it, so a blocked payment or opening leaves
+nothing written (its decision is logged by structlog only, ADR 0012).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol
+
+import structlog
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col, select
+
+from gateway.db import utcnow
+from gateway.errors import BusinessRuleViolation
+from gateway.ids import new_id
+from gateway.risk import cases, features, holds, ruleset
+from gateway.risk.models import (
+    EventType,
+    Outcome,
+    RiskDecision,
+    RiskEvent,
+    RiskHit,
+    RiskSnooze,
+    RuleStatus,
+    Severity,
+    SubjectType,
+    SuspendedSubChannel,
+)
+from gateway.risk.rules import EVENT_DEFAULTS, CompiledRule, compiled
+
+log = structlog.get_logger(__name__)
+SUB_CHANNEL_SUSPENDED = "sub_channel_suspended"
+
+
+class RiskBlocked(BusinessRuleViolation):
+    code = "risk_blocked"
+
+
+@dataclass(frozen=True, slots=True)
+class Hit:
+    rule: str
+    version: int
+    mode: str
+    severity: str
+    subject_type: str
+    subject_id: str
+    values: dict[str, Any]
+    case_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    outcome: Outcome
+    event_id: str
+    decision_id: str
+    ruleset_version: int
+    hits: tuple[Hit, ...] = ()
+    case_ids: tuple[str, ...] = ()
+    reason: str | None = None
+
+    @property
+    def blocked(self) -> bool:
+        return self.outcome is Outcome.BLOCK
+
+    @property
+    def case_id(self) -> str | None:
+        return self.case_ids[0] if self.case_ids else None
+
+    def raise_if_blocked(self) -> None:
+        if self.blocked:  # which rule fired stays with the bank: partners could learn to evade
+            raise RiskBlocked("Refused by the risk engine.")
+
+
+def _jsonable(value: Any) -> Any:
+    return json.loads(json.dumps(value, default=str))
+
+
+def _clip(value: Any, length: int) -> str | None:
+    """A key column as text within its width (partners send device ids of any length)."""
+    return None if value in (None, "") else str(value)[:length]
+
+
+def event_row(event_type: str, event: Mapping[str, Any]) -> RiskEvent:
+    """The log row of an event: its key columns and its payload (never raw PII)."""
+    at = event.get("occurred_at") or utcnow()
+    amount = int(event.get("amount") or 0)
+    merchant = (
+        event.get("merchant")
+        or event.get("merchant_id")
+        or event.get("station_id")
+        or event.get("sub_channel")
+        or event["partner_id"]
+    )
+    context = event.get("context") or {}
+    payload = {
+        k: v for k, v in event.items() if k not in ("occurred_at", "context") and v is not None
+    }
+    payload |= {k: v for k, v in context.items() if k in ("device_id", "ip", "user_agent")}
+    payload["merchant"] = merchant
+    return RiskEvent(
+        id=new_id("rev"),
+        event_type=event_type,
+        kind=event.get("kind"),
+        occurred_at=at,
+        partner_id=event["partner_id"],
+        scenario=event.get("scenario"),
+        sub_channel=event.get("sub_channel"),
+        merchant=_clip(merchant, 80) if event_type != EventType.ACCOUNT_OPENING else None,
+        customer_id=event.get("customer_id"),
+        phone_index=event.get("phone_index"),
+        id_index=event.get("id_index"),
+        device_id=_clip(payload.get("device_id"), 128),
+        plate_no=_clip(event.get("plate_no"), 16),
+        card_id=_clip(event.get("card_id"), 64),
+        batch_id=event.get("batch_id"),
+        amount=amount,
+        round_amount=features.is_round(amount),
+        night=features.is_night(at),
+        payload=_jsonable(payload),
+    )
+
+
+class Logged(Protocol):
+    """What scoring reads of a logged event (an ORM row, or a backtest's lighter record)."""
+
+    @property
+    def partner_id(self) -> str: ...
+    @property
+    def customer_id(self) -> str | None: ...
+    @property
+    def sub_channel(self) -> str | None: ...
+    @property
+    def merchant(self) -> str | None: ...
+    @property
+    def payload(self) -> dict[str, Any]: ...
+    @property
+    def features(self) -> dict[str, Any]: ...
+
+
+def cel_event(row: Logged) -> dict[str, Any]:
+    return EVENT_DEFAULTS | {k: v for k, v in row.payload.items() if v is not None}
+
+
+def subject_of(rule_subject: str, row: Logged) -> tuple[str, str]:
+    """The case subject a rule's hit names; a missing sub-channel or customer falls back to
+    the partner (the channel that sent the event)."""
+    value = {
+        SubjectType.CUSTOMER: row.customer_id,
+        SubjectType.SUB_CHANNEL: row.sub_channel,
+        SubjectType.MERCHANT: row.merchant,
+        SubjectType.PARTNER: row.partner_id,
+    }.get(SubjectType(rule_subject))
+    if not value:
+        return SubjectType.PARTNER.value, row.partner_id
+    return rule_subject, str(value)
+
+
+def evidence_values(rule: CompiledRule, row: Logged) -> dict[str, Any]:
+    values = {f: row.features.get(f) for f in rule.features}
+    values |= {f"event.{f}": row.payload.get(f, EVENT_DEFAULTS.get(f)) for f in rule.fields}
+    return values
+
+
+async def _snoozed(
+    session: AsyncSession, candidates: Sequence[tuple[CompiledRule, str, str]], at: datetime
+) -> set[tuple[str, str, str]]:
+    if not candidates:
+        return set()
+    rows = await session.execute(
+        select(RiskSnooze.rule_id, RiskSnooze.subject_type, RiskSnooze.subject_id).where(
+            col(RiskSnooze.rule_id).in_({r.id for r, _, _ in candidates}),
+            col(RiskSnooze.until) > at,
+        )
+    )
+    return {(r, t, s) for r, t, s in rows.all()}
+
+
+async def _suspended(session: AsyncSession, row: RiskEvent) -> bool:
+    if not row.sub_channel:
+        return False
+    found = await session.get(SuspendedSubChannel, (row.partner_id, row.sub_channel))
+    return found is not None
+
+
+async def _decide(
+    session: AsyncSession,
+    row: RiskEvent,
+    version: int,
+    rules: Sequence[CompiledRule],
+) -> Verdict:
+    fired = [
+        r
+        for r, hit in zip(
+            rules, compiled(rules).evaluate(cel_event(row), row.features), strict=True
+        )
+        if hit
+    ]
+    located = [(r, *subject_of(r.subject, row)) for r in fired]
+    snoozed = await _snoozed(
+        session, [c for c in located if c[0].mode == RuleStatus.PUBLISHED], row.occurred_at
+    )
+    decision = RiskDecision(
+        id=new_id("rdc"),
+        event_id=row.id,
+        event_type=row.event_type,
+        outcome=Outcome.ALLOW.value,
+        ruleset_version=version,
+    )
+    session.add(decision)
+    await session.flush()
+    outcome, hits, case_ids = Outcome.ALLOW, [], []
+    for rule, subject_type, subject_id in located:
+        mode = rule.mode
+        if mode == RuleStatus.PUBLISHED and (rule.id, subject_type, subject_id) in snoozed:
+            mode = "snoozed"
+        case_id = None
+        if mode == RuleStatus.PUBLISHED:
+            case = await cases.open_or_attach(
+                session,
+                subject_type=subject_type,
+                subject_id=subject_id,
+                partner_id=row.partner_id,
+                weight=rule.weight,
+            )
+            case_id = case.id
+            if case_id not in case_ids:
+                case_ids.append(case_id)
+            if rule.severity == Severity.BLOCK:
+                outcome = Outcome.BLOCK
+            elif outcome is Outcome.ALLOW:
+                outcome = Outcome.REVIEW
+        hit = Hit(
+            rule.id,
+            rule.version,
+            mode,
+            rule.severity,
+            subject_type,
+            subject_id,
+            evidence_values(rule, row),
+            case_id,
+        )
+        hits.append(hit)
+        session.add(
+            RiskHit(
+                decision_id=decision.id,
+                rule_id=rule.id,
+                rule_version=rule.version,
+                mode=mode,
+                severity=rule.severity,
+                subject_type=subject_type,
+                subject_id=subject_id,
+                case_id=case_id,
+                values=_jsonable(hit.values),
+            )
+        )
+    reason = None
+    if await _suspended(session, row):
+        outcome, reason = Outcome.BLOCK, SUB_CHANNEL_SUSPENDED
+    decision.outcome = outcome.value
+    await session.flush()
+    if outcome is not Outcome.ALLOW:
+        log.info(
+            "risk.decided",
+            event_type=row.event_type,
+            outcome=outcome.value,
+            rules=[h.rule for h in hits if h.mode == RuleStatus.PUBLISHED],
+            decision_id=decision.id,
+        )
+    return Verdict(outcome, row.id, decision.id, version, tuple(hits), tuple(case_ids), reason)
+
+
+async def assess(session: AsyncSession, event_type: str, event: Mapping[str, Any]) -> Verdict:
+    """Score one event inline: log it, compute its features, decide (flush only).
+
+    ``event`` carries ``partner_id`` and whatever the caller knows: ``scenario``, ``kind``,
+    ``customer_id``, ``sub_channel``, ``merchant`` (else ``merchant_id``/``station_id``/the
+    sub-channel), ``amount``, ``plate_no``, ``card_id``, ``litres_ml``, ``tank_capacity_l``,
+    ``context`` (``device_id``, ``ip``), ``phone_index``/``id_index`` (blind indexes, never raw
+    values), and optionally ``occurred_at``.
+    """
+    EventType(event_type)
+    version, rules = await ruleset.active(session, event_type)
+    row = event_row(event_type, event)
+    session.add(row)
+    await session.flush()
+    row.features = _jsonable(await features.compute(session, row))
+    return await _decide(session, row, version, rules)
+
+
+async def assess_opening_events(
+    session: AsyncSession, events: Sequence[Mapping[str, Any]]
+) -> list[Verdict]:
+    """Score the rows of one opening chunk in order; each row's features count the earlier
+    rows (they are logged first). The sub-channel baseline is read once per chunk."""
+    if not events:
+        return []
+    version, rules = await ruleset.active(session, EventType.ACCOUNT_OPENING)
+    verdicts: list[Verdict] = []
+    baselines: dict[str, dict[str, float]] = {}
+    for event in events:
+        row = event_row(EventType.ACCOUNT_OPENING, event)
+        session.add(row)
+        await session.flush()
+        key = f"{row.partner_id}:{row.sub_channel}"
+        if key not in baselines:
+            baselines[key] = await features.channel_baseline(
+                session, row.partner_id, row.sub_channel, row.occurred_at
+            )
+        row.features = _jsonable(await features.compute(session, row, baselines[key]))
+        verdicts.append(await _decide(session, row, version, rules))
+    return verdicts
+
+
+async def attach_transaction(
+    session: AsyncSession,
+    verdict: Verdict,
+    *,
+    txn_id: str,
+    partner_id: str,
+    amount: int,
+    hold: bool = True,
+) -> None:
+    """After the money moved: link the event to its transaction and, on ``review``, hold the
+    transaction out of settlement under its case (``risk.hold_placed``). Money going back to a
+    customer (a refund) passes ``hold=False``: its case opens, but there is nothing to hold."""
+    event = await session.get(RiskEvent, verdict.event_id)
+    if event is not None:
+        event.txn_id = txn_id
+    if hold and verdict.outcome is Outcome.REVIEW and verdict.case_id is not None:
+        await holds.place(
+            session, txn_id=txn_id, case_id=verdict.case_id, partner_id=partner_id, amount=amount
+        )
+    await session.flush()
+
+
+async def merchant_of(session: AsyncSession, txn_id: str) -> str | None:
+    """The merchant a logged transaction was scored at (a refund goes back through it)."""
+    merchant: str | None = await session.scalar(
+        select(RiskEvent.merchant).where(col(RiskEvent.txn_id) == txn_id).limit(1)
+    )
+    return merchant

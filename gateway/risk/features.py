@@ -1,0 +1,395 @@
+"""Features: SQL over the risk event log, plus the scenario adapter's own ``risk_features``.
+
+Every feature is computed as of the event's own moment and counts the event itself (it is in the
+log before its features are read), so a batch row counts the earlier rows of its batch. Each
+event type has a fixed set of feature names with zero defaults, so a rule never meets a missing
+key. Windows: velocity over 1 h / 24 h / 30 days; "today" and "night" (00:00–05:00) are
+Asia/Shanghai local time. Baselines (hourly median, 30-day daily mean) come with the subject's
+history in days, which the rules use to stay silent for the first 7 days.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Mapping
+from datetime import UTC, datetime, time, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col, select
+
+from gateway.clock import SHANGHAI
+from gateway.risk.models import EventType, RiskEvent
+from gateway.scenarios.base import adapter_for
+
+HOUR = timedelta(hours=1)
+DAY = timedelta(days=1)
+WEEK = timedelta(days=7)
+MONTH = timedelta(days=30)
+NIGHT_END_HOUR = 5
+ROUND_MIN = 100_000  # ¥1,000 in fen
+ROUND_UNIT = 10_000  # whole hundreds of yuan
+EFFECTIVE_MIN = 10_000  # ¥100: the default effective-customer threshold (DESIGN §7)
+JUST_OVER = 12_000  # "just over" the threshold: within 20 % of it
+
+DEFAULTS: dict[str, dict[str, Any]] = {
+    EventType.ACCOUNT_OPENING: {
+        "phone_ids_30d": 0,
+        "device_ids_30d": 0,
+        "sub_channel_openings_1h": 0,
+        "sub_channel_hourly_median_7d": 0.0,
+        "sub_channel_history_days": 0.0,
+        "partner_openings_1h": 0,
+    },
+    EventType.TRANSACTION: {
+        "amount": 0,
+        "round_amount": False,
+        "merchant_count_1h": 0,
+        "merchant_sum_24h": 0,
+        "merchant_round_share_24h": 0.0,
+        "customer_count_24h": 0,
+        "device_count_24h": 0,
+        "card_count_24h": 0,
+        "partner_count_1h": 0,
+        "plate_fuelings_today": 0,
+        "litres_ml": 0,
+        "tank_capacity_ml": 0,
+        "customer_merchant_refunds_24h": 0,
+        "is_night": False,
+        "merchant_night_txns_today": 0,
+        "merchant_night_share_7d": 0.0,
+        "sub_channel_customers_30d": 0,
+        "sub_channel_one_and_done_share": 0.0,
+    },
+    EventType.RELEASE: {
+        "amount": 0,
+        "merchant_amount_today": 0,
+        "merchant_daily_mean_30d": 0.0,
+        "merchant_history_days": 0.0,
+    },
+}
+
+
+def is_round(amount: int) -> bool:
+    return amount >= ROUND_MIN and amount % ROUND_UNIT == 0
+
+
+def local_midnight(moment: datetime) -> datetime:
+    local = moment.astimezone(SHANGHAI)
+    return datetime.combine(local.date(), time(0), tzinfo=SHANGHAI).astimezone(UTC)
+
+
+def is_night(moment: datetime) -> bool:
+    return moment.astimezone(SHANGHAI).hour < NIGHT_END_HOUR
+
+
+def _within(column: Any, value: Any, at: datetime, window: timedelta) -> list[Any]:
+    return [
+        column == value,
+        col(RiskEvent.occurred_at) > at - window,
+        col(RiskEvent.occurred_at) <= at,
+    ]
+
+
+async def _count(session: AsyncSession, *where: Any) -> int:
+    return int(
+        await session.scalar(select(sa.func.count()).select_from(RiskEvent).where(*where)) or 0
+    )
+
+
+async def _distinct_ids(session: AsyncSession, column: Any, value: Any, at: datetime) -> int:
+    if not value:
+        return 0
+    stmt = select(sa.func.count(sa.distinct(col(RiskEvent.id_index)))).where(
+        *_within(column, value, at, MONTH),
+        col(RiskEvent.event_type) == EventType.ACCOUNT_OPENING.value,
+    )
+    return int(await session.scalar(stmt) or 0)
+
+
+def _hour_bucket(session: AsyncSession) -> Any:
+    if session.get_bind().dialect.name == "postgresql":
+        return sa.func.date_trunc("hour", col(RiskEvent.occurred_at))
+    return sa.func.strftime("%Y-%m-%d %H", col(RiskEvent.occurred_at))
+
+
+def channel_of(partner_id: str, sub_channel: str | None) -> list[Any]:
+    """An opening's channel: its sub-channel, or the partner's openings without one."""
+    if sub_channel:
+        return [col(RiskEvent.sub_channel) == sub_channel]
+    return [col(RiskEvent.partner_id) == partner_id, col(RiskEvent.sub_channel).is_(None)]
+
+
+async def _first_seen(session: AsyncSession, *where: Any) -> datetime | None:
+    first = await session.scalar(select(sa.func.min(col(RiskEvent.occurred_at))).where(*where))
+    if isinstance(first, str):  # SQLite's MIN() comes back untyped
+        first = datetime.fromisoformat(first)
+    if first is not None and first.tzinfo is None:
+        first = first.replace(tzinfo=UTC)
+    return first
+
+
+def _days_since(first: datetime | None, at: datetime) -> float:
+    return 0.0 if first is None else round((at - first).total_seconds() / 86_400, 3)
+
+
+async def channel_baseline(
+    session: AsyncSession, partner_id: str, sub_channel: str | None, at: datetime
+) -> dict[str, float]:
+    """The sub-channel's opening baseline: median openings per active hour over the 7 days
+    before the current hour, and its history in days. Stable within one batch chunk."""
+    bucket = _hour_bucket(session)
+    counts = (
+        await session.execute(
+            select(sa.func.count())
+            .where(
+                *channel_of(partner_id, sub_channel),
+                col(RiskEvent.event_type) == EventType.ACCOUNT_OPENING.value,
+                col(RiskEvent.occurred_at) > at - WEEK - HOUR,
+                col(RiskEvent.occurred_at) <= at - HOUR,
+            )
+            .group_by(bucket)
+        )
+    ).scalars()
+    hourly = [int(c) for c in counts]
+    return {
+        "sub_channel_hourly_median_7d": float(statistics.median(hourly)) if hourly else 0.0,
+        "sub_channel_history_days": _days_since(
+            await _first_seen(session, *channel_of(partner_id, sub_channel)), at
+        ),
+    }
+
+
+async def opening_features(
+    session: AsyncSession, event: RiskEvent, baseline: Mapping[str, float] | None = None
+) -> dict[str, Any]:
+    at = event.occurred_at
+    channel = channel_of(event.partner_id, event.sub_channel)
+    recent = [col(RiskEvent.occurred_at) > at - HOUR, col(RiskEvent.occurred_at) <= at]
+    opening = col(RiskEvent.event_type) == EventType.ACCOUNT_OPENING.value
+    return {
+        "phone_ids_30d": await _distinct_ids(
+            session, col(RiskEvent.phone_index), event.phone_index, at
+        ),
+        "device_ids_30d": await _distinct_ids(
+            session, col(RiskEvent.device_id), event.device_id, at
+        ),
+        "sub_channel_openings_1h": await _count(session, opening, *channel, *recent),
+        "partner_openings_1h": await _count(
+            session, opening, *_within(col(RiskEvent.partner_id), event.partner_id, at, HOUR)
+        ),
+        **(
+            baseline
+            if baseline is not None
+            else await channel_baseline(session, event.partner_id, event.sub_channel, at)
+        ),
+    }
+
+
+async def _velocity(
+    session: AsyncSession, column: Any, value: Any, at: datetime, window: timedelta
+) -> tuple[int, int]:
+    if not value:
+        return 0, 0
+    row = (
+        await session.execute(
+            select(sa.func.count(), sa.func.coalesce(sa.func.sum(col(RiskEvent.amount)), 0)).where(
+                *_within(column, value, at, window),
+                col(RiskEvent.event_type) == EventType.TRANSACTION.value,
+            )
+        )
+    ).one()
+    return int(row[0]), int(row[1])
+
+
+async def _merchant_day(session: AsyncSession, event: RiskEvent) -> dict[str, Any]:
+    """24-hour volume, its round-amount share, and tonight's count at the merchant."""
+    at, merchant = event.occurred_at, event.merchant
+    payment = col(RiskEvent.kind) != "refund"
+    round_sum = sa.func.sum(sa.case((col(RiskEvent.round_amount), col(RiskEvent.amount)), else_=0))
+    row = (
+        await session.execute(
+            select(
+                sa.func.count(),
+                sa.func.coalesce(sa.func.sum(col(RiskEvent.amount)), 0),
+                sa.func.coalesce(round_sum, 0),
+            ).where(
+                *_within(col(RiskEvent.merchant), merchant, at, DAY),
+                col(RiskEvent.event_type) == EventType.TRANSACTION.value,
+                payment,
+            )
+        )
+    ).one()
+    volume = int(row[1])
+    night_today = 0
+    if event.night:
+        night_today = await _count(
+            session,
+            col(RiskEvent.merchant) == merchant,
+            col(RiskEvent.event_type) == EventType.TRANSACTION.value,
+            col(RiskEvent.night),
+            col(RiskEvent.occurred_at) >= local_midnight(at),
+            col(RiskEvent.occurred_at) <= at,
+        )
+    week = (
+        await session.execute(
+            select(sa.func.count(), sa.func.sum(sa.case((col(RiskEvent.night), 1), else_=0))).where(
+                *_within(col(RiskEvent.merchant), merchant, at, WEEK),
+                col(RiskEvent.event_type) == EventType.TRANSACTION.value,
+            )
+        )
+    ).one()
+    return {
+        "merchant_count_1h": await _count(
+            session,
+            col(RiskEvent.event_type) == EventType.TRANSACTION.value,
+            *_within(col(RiskEvent.merchant), merchant, at, HOUR),
+        ),
+        "merchant_sum_24h": volume,
+        "merchant_round_share_24h": round(int(row[2]) / volume, 4) if volume else 0.0,
+        "merchant_night_txns_today": night_today,
+        "merchant_night_share_7d": round(int(week[1] or 0) / int(week[0]), 4) if week[0] else 0.0,
+    }
+
+
+async def _one_and_done(session: AsyncSession, event: RiskEvent) -> dict[str, Any]:
+    """Customers of the sub-channel over 30 days, and the share whose only payment was just
+    over the effective threshold more than a week ago (then dormant): incentive farming."""
+    if not event.sub_channel:
+        return {}
+    at = event.occurred_at
+    per_customer = (
+        select(
+            col(RiskEvent.customer_id),
+            sa.func.count().label("n"),
+            sa.func.max(col(RiskEvent.amount)).label("amount"),
+            sa.func.max(col(RiskEvent.occurred_at)).label("last"),
+        )
+        .where(
+            *_within(col(RiskEvent.sub_channel), event.sub_channel, at, MONTH),
+            col(RiskEvent.event_type) == EventType.TRANSACTION.value,
+            col(RiskEvent.kind) != "refund",
+            col(RiskEvent.customer_id).is_not(None),
+        )
+        .group_by(col(RiskEvent.customer_id))
+        .subquery()
+    )
+    farmed = sa.case(
+        (
+            sa.and_(
+                per_customer.c.n == 1,
+                per_customer.c.amount >= EFFECTIVE_MIN,
+                per_customer.c.amount <= JUST_OVER,
+                per_customer.c.last <= at - WEEK,
+            ),
+            1,
+        ),
+        else_=0,
+    )
+    row = (
+        await session.execute(
+            select(sa.func.count(), sa.func.coalesce(sa.func.sum(farmed), 0)).select_from(
+                per_customer
+            )
+        )
+    ).one()
+    customers = int(row[0])
+    return {
+        "sub_channel_customers_30d": customers,
+        "sub_channel_one_and_done_share": round(int(row[1]) / customers, 4) if customers else 0.0,
+    }
+
+
+async def transaction_features(session: AsyncSession, event: RiskEvent) -> dict[str, Any]:
+    at, payload = event.occurred_at, event.payload
+    features: dict[str, Any] = {
+        "amount": event.amount,
+        "round_amount": event.round_amount,
+        "is_night": event.night,
+        "litres_ml": int(payload.get("litres_ml") or 0),
+        "tank_capacity_ml": int(float(payload.get("tank_capacity_l") or 0) * 1000),
+        "customer_count_24h": (
+            await _velocity(session, col(RiskEvent.customer_id), event.customer_id, at, DAY)
+        )[0],
+        "device_count_24h": (
+            await _velocity(session, col(RiskEvent.device_id), event.device_id, at, DAY)
+        )[0],
+        "card_count_24h": (
+            await _velocity(session, col(RiskEvent.card_id), event.card_id, at, DAY)
+        )[0],
+        "partner_count_1h": (
+            await _velocity(session, col(RiskEvent.partner_id), event.partner_id, at, HOUR)
+        )[0],
+    }
+    features |= await _merchant_day(session, event)
+    if event.plate_no:
+        features["plate_fuelings_today"] = await _count(
+            session,
+            col(RiskEvent.plate_no) == event.plate_no,
+            col(RiskEvent.event_type) == EventType.TRANSACTION.value,
+            col(RiskEvent.kind) != "refund",
+            col(RiskEvent.occurred_at) >= local_midnight(at),
+            col(RiskEvent.occurred_at) <= at,
+        )
+    if event.kind == "refund" and event.customer_id:
+        features["customer_merchant_refunds_24h"] = await _count(
+            session,
+            col(RiskEvent.kind) == "refund",
+            col(RiskEvent.merchant) == event.merchant,
+            *_within(col(RiskEvent.customer_id), event.customer_id, at, DAY),
+        )
+    features |= await _one_and_done(session, event)
+    return features
+
+
+async def release_features(session: AsyncSession, event: RiskEvent) -> dict[str, Any]:
+    """The merchant's money out of (releases) and into (top-ups) escrow today vs. its 30-day
+    daily mean before today."""
+    at, merchant = event.occurred_at, event.merchant
+    midnight = local_midnight(at)
+    flow = [
+        col(RiskEvent.merchant) == merchant,
+        col(RiskEvent.event_type).in_([EventType.RELEASE.value, EventType.TRANSACTION.value]),
+        sa.or_(col(RiskEvent.kind).is_(None), col(RiskEvent.kind) != "refund"),
+    ]
+    amount = sa.func.coalesce(sa.func.sum(col(RiskEvent.amount)), 0)
+    today = await session.scalar(
+        select(amount).where(
+            *flow, col(RiskEvent.occurred_at) >= midnight, col(RiskEvent.occurred_at) <= at
+        )
+    )
+    before = await session.scalar(
+        select(amount).where(
+            *flow,
+            col(RiskEvent.occurred_at) >= midnight - MONTH,
+            col(RiskEvent.occurred_at) < midnight,
+        )
+    )
+    return {
+        "amount": event.amount,
+        "merchant_amount_today": int(today or 0),
+        "merchant_daily_mean_30d": round(int(before or 0) / 30, 2),
+        "merchant_history_days": _days_since(
+            await _first_seen(session, col(RiskEvent.merchant) == merchant), at
+        ),
+    }
+
+
+def scenario_features(event: RiskEvent) -> dict[str, Any]:
+    adapter = adapter_for(event.scenario) if event.scenario else None
+    return dict(adapter.risk_features(event.payload)) if adapter is not None else {}
+
+
+async def compute(
+    session: AsyncSession, event: RiskEvent, baseline: Mapping[str, float] | None = None
+) -> dict[str, Any]:
+    """All features of a logged event: the fixed set for its type, then the scenario's."""
+    features = dict(DEFAULTS[event.event_type])
+    if event.event_type == EventType.ACCOUNT_OPENING:
+        features |= await opening_features(session, event, baseline)
+    elif event.event_type == EventType.TRANSACTION:
+        features |= await transaction_features(session, event)
+    else:
+        features |= await release_features(session, event)
+    return features | scenario_features(event)

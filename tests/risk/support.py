@@ -1,0 +1,52 @@
+"""Helpers for risk tests: events scored straight through the engine at chosen moments."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from gateway.risk.engine import Verdict, assess, assess_opening_events
+
+# 2026-11-20 12:00 UTC is 20:00 in Shanghai (daytime); 17:00 UTC is 01:00 local (night).
+NOON = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
+NIGHT = datetime(2026, 11, 20, 17, 0, tzinfo=UTC)
+
+
+async def score(
+    sessions: async_sessionmaker[AsyncSession], event_type: str, **event: Any
+) -> Verdict:
+    """Assess one event in its own committed unit of work."""
+    event.setdefault("partner_id", "ptn_test")
+    async with sessions() as s:
+        verdict = await assess(s, event_type, event)
+        await s.commit()
+    return verdict
+
+
+async def openings(
+    sessions: async_sessionmaker[AsyncSession], rows: list[dict[str, Any]]
+) -> list[Verdict]:
+    async with sessions() as s:
+        verdicts = await assess_opening_events(s, [{"partner_id": "ptn_test"} | r for r in rows])
+        await s.commit()
+    return verdicts
+
+
+def fired(verdict: Verdict, mode: str = "published") -> set[str]:
+    return {h.rule for h in verdict.hits if h.mode == mode}
+
+
+def ago(at: datetime, **delta: float) -> datetime:
+    return at - timedelta(**delta)
+
+
+async def publish_rule(client: Any, staff: Any, rule: dict[str, Any], tag: str) -> None:
+    """Draft ``rule`` as an analyst and publish it as a risk lead (four eyes)."""
+    analyst = await staff.token(f"analyst-{tag}", "risk_analyst")
+    lead = await staff.token(f"lead-{tag}", "risk_lead")
+    drafted = await client.post("/admin/v1/risk/rules", json=rule, headers=analyst)
+    assert drafted.status_code == 201, drafted.text
+    published = await client.post(f"/admin/v1/risk/rules/{rule['id']}/publish", headers=lead)
+    assert published.status_code == 200, published.text
