@@ -8,5 +8,10 @@ HANDLER_MODULES = ("gateway.notifications.service", "gateway.customers.batches")
 
 
 def register_all() -> None:
+    from gateway.scenarios.base import load  # noqa: PLC0415
+
     for module in HANDLER_MODULES:
         importlib.import_module(module)
+    # A worker process (`gateway worker`) never builds the app: without the adapters, a batch
+    # would open customers without their scenario's hooks (no campus card, no community owner).
+    load()

@@ -35,6 +35,8 @@ PREFIXES = frozenset(
         "tch",
         "cmt",
         "bil",
+        "ccd",
+        "cmr",
     }
 )
 

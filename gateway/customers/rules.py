@@ -17,6 +17,8 @@ from stdnum.exceptions import ValidationError as StdnumError
 from gateway.clock import SHANGHAI, business_date_of
 
 MINOR_AGE = 16
+# Reads that show a customer flag one under 18 as a minor (ADR 0007).
+ADULT_AGE = 18
 MOBILE = re.compile(r"^1[3-9]\d{9}$")
 # Han characters (with the middle dot of minority names) or Latin letters with spaces.
 NAME = re.compile(r"^(?:[\u3400-\u9fff\u00b7]{2,30}|[A-Za-z][A-Za-z .'-]{1,59})$")
@@ -59,6 +61,10 @@ def check_identity(name: str, id_number: str, phone: str, today: date) -> RowErr
     if not MOBILE.match(phone.strip()):
         return RowError("phone_invalid", "The phone must be a mainland mobile number.")
     return None
+
+
+def is_minor(birth: date, day: date) -> bool:
+    return age_on(birth, day) < ADULT_AGE
 
 
 def birth_date_of(id_number: str) -> date:

@@ -19,12 +19,14 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
+from gateway.channels.campaigns.service import is_credit_campaign
 from gateway.core_banking import CoreBanking
 from gateway.customers.models import Customer, CustomerLink, Touchpoint
 from gateway.customers.rules import RowError, birth_date_of, check_identity
 from gateway.errors import NotFound
 from gateway.ids import new_id
 from gateway.pii import PiiVault
+from gateway.scenarios.base import ProposedOpening, is_credit_excluded, opening_refusal
 
 Outcome = Literal["opened", "existing", "rejected"]
 
@@ -127,6 +129,34 @@ def _touch(
     )
 
 
+_CREDIT_EXCLUDED = RowError(
+    "credit_excluded", "This person may not be opened into a credit-card or consumer-loan campaign."
+)
+
+
+async def _scenario_refusal(
+    session: AsyncSession, channel: Channel, customer_id: str | None, applicant: Applicant
+) -> RowError | None:
+    """The scenario's objection to the row, then the credit exclusion (DESIGN §9 campus): nobody
+    a scenario excludes from credit is opened into a credit campaign. Asked before the core."""
+    credit = await is_credit_campaign(session, channel.campaign)
+    refusal = await opening_refusal(
+        session,
+        channel.scenario,
+        ProposedOpening(
+            channel.partner_id, channel.sub_channel, customer_id, applicant.attributes, credit
+        ),
+    )
+    if (
+        refusal is None
+        and credit
+        and customer_id is not None
+        and await is_credit_excluded(session, customer_id)
+    ):
+        return _CREDIT_EXCLUDED
+    return refusal
+
+
 async def _insert_customer(session: AsyncSession, values: dict[str, Any]) -> bool:
     """Insert unless the person exists already (a concurrent opening won): True if inserted."""
     insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
@@ -154,6 +184,10 @@ async def open_customer(
         holder = await _reference_holder(session, channel.partner_id, applicant.external_ref)
         if holder is not None and (customer is None or holder != customer.id):
             return Opening("rejected", error=_REF_CONFLICT)
+    known = customer.id if customer is not None else None
+    refusal = await _scenario_refusal(session, channel, known, applicant)
+    if refusal is not None:
+        return Opening("rejected", error=refusal)
     if customer is None:
         customer_id = new_id("cus")
         account = await core.open_account(

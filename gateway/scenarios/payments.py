@@ -78,6 +78,7 @@ async def collect(
     subsidised: bool = False,
     litres_ml: int | None = None,
     details: Mapping[str, Any] | None = None,
+    credit_account: str | None = None,
 ) -> Transaction:
     """Charge ``amount`` less any subsidy to the payer; the partner is owed the full ``amount``.
 
@@ -85,7 +86,10 @@ async def collect(
     per-litre subsidy counts); when its budget has run out the payer simply pays more.
     ``details`` are the scenario's facts about the payment (plate and litres, terminal, card,
     the partner's ``context`` of device and IP) that the risk engine scores, with the adapter's
-    ``risk_features``, before any money moves.
+    ``risk_features``, before any money moves. ``credit_account`` is the ledger account owed the
+    full ``amount`` when it is not the partner's payable for the scenario: money moved onto a
+    closed-loop card (``card_float:<partner>``) or into supervised escrow is owed to the
+    cardholders, not to the partner.
     """
     now = utcnow()
     grant = NO_GRANT
@@ -134,7 +138,8 @@ async def collect(
     )
     session.add(txn)
     await session.flush()
-    lines = [(account(AccountType.PARTNER_PAYABLE, partner_id, scenario), -amount)]
+    owed = credit_account or account(AccountType.PARTNER_PAYABLE, partner_id, scenario)
+    lines = [(owed, -amount)]
     if charged:
         lines.append((account(AccountType.CUSTOMER_FUNDS), charged))
     if subsidy and campaign_id:
