@@ -9,6 +9,7 @@ from typing import Any
 from litestar import Litestar
 
 from gateway.customers.rules import today
+from gateway.scenarios.base import adapter_for
 from tests.conftest import StaffFactory
 from tests.scenarios.campus.support import (
     BASE,
@@ -175,3 +176,23 @@ async def test_merchants(client: Any, staff: StaffFactory) -> None:
     }
     shops = (await partner.call("GET", f"{BASE}/merchants?type=shop")).json()["data"]
     assert [m["id"] for m in shops] == [shop]
+
+
+def test_risk_features_name_merchant_terminal_card_and_round_amounts() -> None:
+    adapter = adapter_for("campus")
+    assert adapter is not None
+    event = {"merchant_id": "cmr_1", "terminal_id": "POS-1", "card_id": "ccd_1", "amount": 300_00}
+    assert adapter.risk_features(event) == {
+        "campus_merchant_id": "cmr_1",
+        "campus_terminal_id": "POS-1",
+        "campus_card_id": "ccd_1",
+        "campus_round_amount": True,
+    }
+    assert not adapter.risk_features(event | {"amount": 300_01})["campus_round_amount"]
+    assert not adapter.risk_features(event | {"amount": 50_00})["campus_round_amount"]
+    assert adapter.risk_features({}) == {
+        "campus_merchant_id": None,
+        "campus_terminal_id": None,
+        "campus_card_id": None,
+        "campus_round_amount": False,
+    }
