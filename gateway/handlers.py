@@ -13,7 +13,10 @@ HANDLER_MODULES = (
 
 
 def register_all() -> None:
+    from gateway.scenarios.base import load  # noqa: PLC0415
+
     for module in HANDLER_MODULES:
         importlib.import_module(module)
-    # Scenario adapters register their own job handlers when they load.
-    importlib.import_module("gateway.scenarios.base").load()
+    # A worker process (`gateway worker`) never builds the app: without the adapters, a batch
+    # would open customers without their scenario's hooks (no campus card, no community owner).
+    load()

@@ -48,6 +48,8 @@ PREFIXES = frozenset(
         "rdc",
         "rsz",
         "rac",
+        "ccd",
+        "cmr",
     }
 )
 

@@ -17,7 +17,7 @@ from gateway.csvsafe import render_csv
 from gateway.customers import uploads
 from gateway.customers.batches import after_opening, check_channel, create_batch
 from gateway.customers.models import AccountBatch, AccountBatchItem, Customer, ItemStatus
-from gateway.customers.rules import age_on, today
+from gateway.customers.rules import is_minor, today
 from gateway.customers.schemas import (
     ApplicantIn,
     BatchAccepted,
@@ -46,8 +46,6 @@ from gateway.schemas import Strict
 from gateway.settings import DEFAULT_BATCH_BODY_LIMIT
 from gateway.staff.guards import require_role
 from gateway.staff.models import Role
-
-ADULT_AGE = 18
 
 
 def _applicant(data: ApplicantIn) -> Applicant:
@@ -106,7 +104,7 @@ async def get_customer(
         phone=mask_phone(vault.decrypt(customer.phone, context="customer.phone")),
         account_no=mask_account(_account(vault, customer)),
         external_ref=link.external_ref,
-        minor=age_on(customer.birth_date, today()) < ADULT_AGE,
+        minor=is_minor(customer.birth_date, today()),
         created_at=customer.created_at,
     )
 

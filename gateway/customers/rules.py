@@ -18,6 +18,8 @@ from stdnum.exceptions import ValidationError as StdnumError
 from gateway.clock import business_date_of, now
 
 MINOR_AGE = 16
+# Reads that show a customer flag one under 18 as a minor (ADR 0007).
+ADULT_AGE = 18
 MOBILE = re.compile(r"^1[3-9]\d{9}$")
 # Han characters (with the middle dot of minority names) or Latin letters with spaces.
 NAME = re.compile(r"^(?:[\u3400-\u9fff\u00b7]{2,30}|[A-Za-z][A-Za-z .'-]{1,59})$")
@@ -101,6 +103,10 @@ def _region_known(region: str, year: int) -> bool:
     except (StdnumError, KeyError):  # stdnum raises KeyError for a code with no county entry
         return False
     return True
+
+
+def is_minor(birth: date, day: date) -> bool:
+    return age_on(birth, day) < ADULT_AGE
 
 
 def birth_date_of(id_number: str) -> date:

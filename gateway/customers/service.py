@@ -19,6 +19,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import SQLModel, col, select
 
+from gateway.channels.campaigns.service import is_credit_campaign
 from gateway.core_banking import AccountResult, CoreBanking
 from gateway.core_banking.schemas import AccountOpen
 from gateway.customers.models import Customer, CustomerLink, Touchpoint
@@ -27,6 +28,7 @@ from gateway.db import utcnow
 from gateway.errors import NotFound
 from gateway.ids import new_id
 from gateway.pii import PiiVault
+from gateway.scenarios.base import ProposedOpening, is_credit_excluded, opening_refusal
 
 Outcome = Literal["opened", "existing", "rejected"]
 
@@ -106,6 +108,34 @@ def candidate(
     )
 
 
+_CREDIT_EXCLUDED = RowError(
+    "credit_excluded", "This person may not be opened into a credit-card or consumer-loan campaign."
+)
+
+
+async def _scenario_refusal(
+    session: AsyncSession, channel: Channel, customer_id: str | None, applicant: Applicant
+) -> RowError | None:
+    """The scenario's objection to the row, then the credit exclusion (DESIGN §9 campus): nobody
+    a scenario excludes from credit is opened into a credit campaign. Asked before the core."""
+    credit = await is_credit_campaign(session, channel.campaign)
+    refusal = await opening_refusal(
+        session,
+        channel.scenario,
+        ProposedOpening(
+            channel.partner_id, channel.sub_channel, customer_id, applicant.attributes, credit
+        ),
+    )
+    if (
+        refusal is None
+        and credit
+        and customer_id is not None
+        and await is_credit_excluded(session, customer_id)
+    ):
+        return _CREDIT_EXCLUDED
+    return refusal
+
+
 def table_of(model: type[SQLModel]) -> sa.Table:
     """The Core table of a model: bulk inserts through it skip the ORM's per-row bookkeeping."""
     return SQLModel.metadata.tables[str(model.__tablename__)]
@@ -127,7 +157,8 @@ class _Plan:
 
 async def _plan(session: AsyncSession, channel: Channel, rows: Sequence[Candidate]) -> _Plan:
     """One query for the people already known, one for the partner's links to them or to the
-    rows' references; a row whose reference names someone else is rejected here."""
+    rows' references; a row whose reference names someone else is rejected here, and so is a
+    row its scenario refuses (a campus student number taken) or a credit exclusion bars."""
     known = {
         r.id_index: (r.id, r.account_no)
         for r in (
@@ -163,6 +194,8 @@ async def _plan(session: AsyncSession, channel: Channel, rows: Sequence[Candidat
             ref is not None and linked_ref not in (None, ref)
         ):
             outcomes.append(Opening("rejected", error=_REF_CONFLICT))
+        elif refusal := await _scenario_refusal(session, channel, customer_id, c.applicant):
+            outcomes.append(Opening("rejected", error=refusal))
         else:
             outcomes.append(None)
     return _Plan(outcomes, known, links)

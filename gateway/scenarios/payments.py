@@ -91,9 +91,10 @@ async def collect(
     ``risk_features``, before any money moves: ``block`` refuses with 422 ``risk_blocked``
     (nothing is written or charged); ``review`` lets the payment through, opens or attaches a
     case and holds the transaction out of settlement (``risk.hold_placed``).
-    ``credit_account`` is the ledger account the full ``amount`` is credited to: the partner's
-    payable for the scenario unless the money is held for someone else first (stored-value
-    top-ups land in ``merchant_escrow:<partner_id>``).
+    ``credit_account`` is the ledger account owed the full ``amount`` when it is not the
+    partner's payable for the scenario: money moved onto a closed-loop card
+    (``card_float:<partner>``) or into supervised escrow (``merchant_escrow:<partner>``) is owed
+    to the cardholders, not to the partner.
     ``notify=False`` leaves the ``payment.succeeded`` event to a caller whose payment is not
     complete when the debit is (utilities: only once the biller has written the bill off).
     """

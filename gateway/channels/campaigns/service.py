@@ -29,10 +29,10 @@ from gateway.channels.campaigns.schemas import CampaignCreate, CampaignUpdate, S
 from gateway.clock import business_date_of
 from gateway.db import utcnow
 from gateway.errors import FieldError, NotFound, ValidationFailed
-from gateway.ids import new_id
+from gateway.ids import has_prefix, new_id
 from gateway.money import Fen, mul_div_half_up
 from gateway.partners.service import get_partner
-from gateway.scenarios.base import known_keys
+from gateway.scenarios.base import is_credit_excluded, known_keys
 from gateway.staff.service import StaffIdentity
 
 log = structlog.get_logger(__name__)
@@ -47,6 +47,19 @@ class Grant:
 
 
 NO_GRANT = Grant(campaign_id=None, amount=0)
+# Products that are credit: never marketed, granted or opened to campus students (DESIGN §9).
+CREDIT_PRODUCTS = frozenset({ProductType.CREDIT_CARD.value, ProductType.CONSUMER_LOAN.value})
+
+
+async def is_credit_campaign(session: AsyncSession, campaign_ref: str | None) -> bool:
+    """Whether an opening's ``campaign`` names a credit-card or consumer-loan campaign.
+
+    Openings name their campaign by id; a label that names no campaign is not a credit one.
+    """
+    if not campaign_ref or not has_prefix(campaign_ref, "cmp"):
+        return False
+    campaign = await session.get(Campaign, campaign_ref)  # once a batch chunk: the identity map
+    return campaign is not None and campaign.product_type in CREDIT_PRODUCTS
 
 
 # -- staff: create, list, change ---------------------------------------------------------------
@@ -364,6 +377,10 @@ async def draw_subsidy(
     """
     rule = subsidy_rule(campaign) if campaign is not None else None
     if campaign is None or rule is None:
+        return NO_GRANT
+    if campaign.product_type in CREDIT_PRODUCTS and await is_credit_excluded(session, customer_id):
+        # Creating one is refused (``subsidy_payment_only``); this holds whatever the data says.
+        log.info("campaign.credit_excluded", campaign_id=campaign.id)
         return NO_GRANT
     wanted = subsidy_for(rule, amount, litres_ml)
     if wanted == 0:
