@@ -60,9 +60,10 @@ def target_uri(settings: Settings, connection: ASGIConnection[Any, Any, Any, Any
     return uri + ("?" + query.decode("latin-1") if query else "")
 
 
-async def _note_key_use(session: AsyncSession, keys: list[PartnerKey], used: PartnerKey) -> None:
+async def _note_key_use(session: AsyncSession, keys: list[PartnerKey], kid: str) -> None:
     """First use of a new key ends the grace period of the keys it replaced."""
-    if used.first_used_at is not None:
+    used = next((k for k in keys if k.kid == kid), None)
+    if used is None or used.first_used_at is not None:
         return
     used.first_used_at = utcnow()
     if used.status == KeyStatus.ACTIVE:
@@ -106,18 +107,26 @@ async def partner_guard(
         if not decision.allowed:
             raise TooManyRequests("Rate limit exceeded; slow down.", headers=decision.headers())
         keys = await keys_of(session, partner.id, usable_only=True)
-        by_kid = {k.kid: k for k in keys if _usable(k)}
-        body = await connection.body() if isinstance(connection, Request) else b""
-        signature = await verify_request(
-            method=connection.scope["method"],  # type: ignore[typeddict-item]
-            target_uri=target_uri(settings, connection),
-            headers=dict(connection.headers.items()),
-            body=body,
-            resolve_key=lambda kid: by_kid[kid].jwk if kid in by_kid else None,
-            nonces=app_state.nonces,
-            nonce_scope=f"sig:{partner.id}",
-        )
-        await _note_key_use(session, keys, by_kid[signature.key_id])
+    # The session is closed (its pooled connection returned) before the nonce is claimed: the
+    # database nonce store takes a connection of its own, and requests that each held one while
+    # waiting for a second exhausted the pool at 16 concurrent signed calls on SQLite (32+ s
+    # stalls, then 500s; measured by bench/partner_api.py, docs/performance.md).
+    by_kid = {k.kid: k for k in keys if _usable(k)}
+    body = await connection.body() if isinstance(connection, Request) else b""
+    signature = await verify_request(
+        method=connection.scope["method"],  # type: ignore[typeddict-item]
+        target_uri=target_uri(settings, connection),
+        headers=dict(connection.headers.items()),
+        body=body,
+        resolve_key=lambda kid: by_kid[kid].jwk if kid in by_kid else None,
+        nonces=app_state.nonces,
+        nonce_scope=f"sig:{partner.id}",
+    )
+    if by_kid[signature.key_id].first_used_at is None:
+        async with sessions() as session:
+            await _note_key_use(
+                session, await keys_of(session, partner.id, usable_only=True), signature.key_id
+            )
 
     connection.state.partner = PartnerContext(partner, token, signature)
     structlog.contextvars.bind_contextvars(partner_id=partner.id)
