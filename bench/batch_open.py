@@ -51,9 +51,9 @@ from gateway import migrate
 from gateway.auth.signatures import sign_request
 from gateway.core_banking.sandbox import PERSONAL_PREFIX, new_account_no
 from gateway.customers.rules import check_identity, today
+from gateway.demo.identities import fake_account_no, fake_uscc
 from gateway.ids import new_id
 from gateway.pii import PiiVault, mask_name
-from tests.factories import fake_account_no, fake_uscc
 
 PASSWORD = "bench-password-123"  # noqa: S105  (a throwaway staff account on a throwaway database)
 SCENARIO = "community"
