@@ -194,7 +194,9 @@ async def _plan(session: AsyncSession, channel: Channel, rows: Sequence[Candidat
             ref is not None and linked_ref not in (None, ref)
         ):
             outcomes.append(Opening("rejected", error=_REF_CONFLICT))
-        elif refusal := await _scenario_refusal(session, channel, customer_id, c.applicant):
+        elif refusal := await _scenario_refusal(
+            session, channel, customer_id or c.customer_id, c.applicant
+        ):
             outcomes.append(Opening("rejected", error=refusal))
         else:
             outcomes.append(None)

@@ -52,7 +52,8 @@ class OpenedCustomer:
 class ProposedOpening:
     """A row about to be opened through a scenario, before the core is asked for anything.
 
-    ``customer_id`` is the person already at the bank when the ID number is recognised;
+    ``customer_id`` is the person already at the bank when the ID number is recognised, else
+    the id the new customer will get (``None`` only where no id is known yet);
     ``credit_campaign`` says the opening names a credit-card or consumer-loan campaign.
     """
 

@@ -69,8 +69,9 @@ async def _holder(session: AsyncSession, partner_id: str, student_no: str) -> st
 
 async def check_opening(session: AsyncSession, opening: ProposedOpening) -> RowError | None:
     """A row needs a known role and a student number nobody else at the university holds; a
-    student is never opened into a credit campaign. Earlier rows of the batch count: their cards
-    are flushed before the next row is checked."""
+    student is never opened into a credit campaign. Earlier rows of the same unit of work count
+    (a batch chunk is checked before any of its cards exist): each accepted row claims its
+    number in the session, and ``customer_id`` is the id the person has or will get."""
     role = role_of(opening.attributes)
     if role is None:
         return RowError("role_invalid", "attributes.role must be student or staff.")
@@ -85,11 +86,14 @@ async def check_opening(session: AsyncSession, opening: ProposedOpening) -> RowE
             "credit_excluded",
             "Students may not be opened into a credit-card or consumer-loan campaign.",
         )
-    holder = await _holder(session, opening.partner_id, student_no)
+    claims: dict[tuple[str, str], str | None] = session.info.setdefault("campus.student_nos", {})
+    key = (opening.partner_id, student_no)
+    holder = claims[key] if key in claims else await _holder(session, *key)
     if holder is not None and holder != opening.customer_id:
         return RowError(
             "student_no_duplicate", "Another person holds this student_no at the university."
         )
+    claims[key] = opening.customer_id
     return None
 
 

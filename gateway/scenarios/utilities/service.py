@@ -35,7 +35,7 @@ from gateway.notifications import emit
 from gateway.partners.models import Partner
 from gateway.pii import PiiVault, mask_name
 from gateway.ratelimit import LimitStore
-from gateway.scenarios.models import Transaction
+from gateway.scenarios.models import Transaction, TxnStatus
 from gateway.scenarios.payments import collect, payer_for, refund
 from gateway.scenarios.utilities.client import (
     BillerConfig,
@@ -196,6 +196,7 @@ async def apply_outcome(
 ) -> None:
     """Move a pending payment on by what the biller said (``None``: it recorded nothing)."""
     if result is not None and result.status is WriteOffStatus.SUCCEEDED:
+        await _mark_debit(session, payment, TxnStatus.SUCCEEDED)
         payment.status = PaymentStatus.SUCCEEDED.value
         payment.biller_reference = result.biller_reference
         payment.resolved_at = utcnow()
@@ -210,8 +211,20 @@ async def apply_outcome(
     await _reverse(session, vault, core, payment, code or "write_off_failed")
 
 
+async def _mark_debit(session: AsyncSession, payment: UtilityPayment, status: TxnStatus) -> None:
+    """The debit's own status follows the write-off: ``pending`` keeps it out of settlement
+    until the biller has said, ``reversed`` once it was given back (DESIGN §9)."""
+    await session.execute(
+        sa.update(Transaction)
+        .where(col(Transaction.id) == payment.txn_id)
+        .values(status=status.value)
+        .execution_options(synchronize_session=False)
+    )
+
+
 async def _resolve_later(session: AsyncSession, payment: UtilityPayment) -> None:
     log.warning("utilities.payment_pending", payment_id=payment.id)
+    await _mark_debit(session, payment, TxnStatus.PENDING)
     await enqueue(
         session,
         RESOLVE_JOB,
@@ -231,7 +244,8 @@ async def _reverse(
 ) -> None:
     """冲正: give the whole debit back. If the core cannot confirm the credit, the payment stays
     pending and the resolution job tries again under the same reference (the core dedupes)."""
-    debit = await session.get(Transaction, payment.txn_id)
+    await _mark_debit(session, payment, TxnStatus.SUCCEEDED)  # what the refund gives back
+    debit = await session.get(Transaction, payment.txn_id, populate_existing=True)
     if debit is None:  # the debit never happened: nothing to give back
         payment.status = PaymentStatus.FAILED.value
         payment.error_code = code
@@ -264,6 +278,7 @@ async def _reverse(
         payment.error_code = code
         await _resolve_later(session, payment)
         return
+    await _mark_debit(session, payment, TxnStatus.REVERSED)
     payment.status = PaymentStatus.REVERSED.value
     payment.error_code = code
     payment.reversal_txn_id = credit.id

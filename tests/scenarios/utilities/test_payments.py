@@ -228,6 +228,19 @@ async def test_a_biller_never_reached_reverses_the_debit(
     await assert_ledger_balanced(sessions)
 
 
+async def debit_status(sessions: Any, payment_id: str) -> str:
+    """The status of the debit a utilities payment made (its ``external_ref`` is the payment)."""
+    async with sessions() as s:
+        return str(
+            await s.scalar(
+                select(col(Transaction.status)).where(
+                    col(Transaction.external_ref) == payment_id,
+                    col(Transaction.kind) == "payment",
+                )
+            )
+        )
+
+
 async def test_a_timeout_leaves_the_payment_pending_until_the_biller_says_written_off(
     client: Any, app: Litestar, staff: StaffFactory, sessions: Any, biller: respx.MockRouter
 ) -> None:
@@ -242,6 +255,7 @@ async def test_a_timeout_leaves_the_payment_pending_until_the_biller_says_writte
     assert payment["status"] == "pending"
     assert await balance(app, sessions, partner.partner_id, customer) == FUNDS - AMOUNT
     assert await events(sessions, partner.partner_id, "payment.") == []
+    assert await debit_status(sessions, payment["id"]) == "pending"  # out of settlement
 
     status = biller.get(f"/v1/write-offs/{payment['id']}")
     status.side_effect = [
@@ -262,6 +276,7 @@ async def test_a_timeout_leaves_the_payment_pending_until_the_biller_says_writte
 
     done = (await partner.call("GET", f"{BASE}/payments/{payment['id']}")).json()
     assert done["status"] == "succeeded"
+    assert await debit_status(sessions, payment["id"]) == "succeeded"
     assert done["resolved_at"] is not None
     assert await balance(app, sessions, partner.partner_id, customer) == FUNDS - AMOUNT
     [event] = await events(sessions, partner.partner_id, "payment.")
@@ -286,6 +301,7 @@ async def test_a_timeout_the_biller_never_recorded_is_reversed(
 
     done = (await partner.call("GET", f"{BASE}/payments/{payment_id}")).json()
     assert (done["status"], done["error_code"]) == ("reversed", "reference_not_found")
+    assert await debit_status(sessions, payment_id) == "reversed"
     assert await balance(app, sessions, partner.partner_id, customer) == FUNDS
     [event] = await events(sessions, partner.partner_id, "payment.")
     assert event.type == "payment.reversed"
