@@ -64,6 +64,14 @@ def check_key(value: str | None) -> str:
     return value
 
 
+def money_reference(kind: str, partner_id: str, key: str) -> str:
+    """The core-banking reference of the money a partner request moves: the same for every
+    retry under one Idempotency-Key (so the core answers the first outcome), and short whatever
+    the key's length, since core and transaction references are bounded (a key may be 255)."""
+    digest = hashlib.sha256(key.encode()).hexdigest()[:32]
+    return f"{kind}:{partner_id}:{digest}"
+
+
 def fingerprint(method: str, path: str, query: str, body: bytes) -> str:
     digest = hashlib.sha256(f"{method} {path}?{query}\n".encode())
     digest.update(body)

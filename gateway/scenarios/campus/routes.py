@@ -12,7 +12,7 @@ from sqlmodel import col, select
 from gateway.core_banking import core_banking_for
 from gateway.customers.rules import is_minor, today
 from gateway.deps import CurrentPartner, DbSession, Vault
-from gateway.idempotency.service import HEADER
+from gateway.idempotency.service import HEADER, money_reference
 from gateway.pagination import DEFAULT_LIMIT, Page, paginate
 from gateway.partners.ownership import owned
 from gateway.scenarios.campus import cards, service, tuition
@@ -92,10 +92,6 @@ def _movement(m: cards.Movement) -> CardMovementRead:
         merchant_id=m.activity.merchant_id,
         terminal_id=m.activity.terminal_id,
     )
-
-
-def _reference(kind: str, partner_id: str, request: Request[Any, Any, Any]) -> str:
-    return f"campus-{kind}:{partner_id}:{request.headers[HEADER]}"
 
 
 # -- merchants ---------------------------------------------------------------------------------
@@ -181,7 +177,7 @@ async def top_up(
         partner_id=partner.id,
         card_id=card_id,
         amount=data.amount,
-        reference=_reference("top-up", partner.id, request),
+        reference=money_reference("campus-top-up", partner.id, request.headers[HEADER]),
         context=data.context,
     )
     return _movement(moved)
@@ -222,7 +218,7 @@ async def withdraw(
         core,
         partner_id=partner.id,
         card_id=card_id,
-        reference=_reference("withdrawal", partner.id, request),
+        reference=money_reference("campus-withdrawal", partner.id, request.headers[HEADER]),
     )
     return WithdrawalRead(
         id=txn.id if txn else None,
@@ -246,7 +242,7 @@ async def pay(
         merchant_id=data.merchant_id,
         terminal_id=data.terminal_id,
         amount=data.amount,
-        reference=_reference("pay", partner.id, request),
+        reference=money_reference("campus-pay", partner.id, request.headers[HEADER]),
         external_ref=data.external_ref,
     )
     return _movement(moved)
@@ -306,7 +302,7 @@ async def pay_tuition(
         core,
         partner_id=partner.id,
         bill_id=bill_id,
-        reference=_reference("tuition", partner.id, request),
+        reference=money_reference("campus-tuition", partner.id, request.headers[HEADER]),
     )
     return (await _bills_read(db_session, [bill]))[0]
 

@@ -10,7 +10,7 @@ from sqlmodel import col, select
 
 from gateway.core_banking import core_banking_for
 from gateway.deps import CurrentPartner, DbSession, Vault
-from gateway.idempotency.service import HEADER
+from gateway.idempotency.service import HEADER, money_reference
 from gateway.pagination import DEFAULT_LIMIT, Page, paginate
 from gateway.partners.ownership import owned
 from gateway.scenarios.community import service
@@ -146,7 +146,7 @@ async def pay(
         partner_id=partner.id,
         bill_id=data.bill_id,
         customer_id=data.customer_id,
-        reference=f"pay:{partner.id}:{request.headers[HEADER]}",
+        reference=money_reference("pay", partner.id, request.headers[HEADER]),
     )
     return PaymentRead(
         id=txn.id,

@@ -11,7 +11,7 @@ from sqlmodel import col, select
 
 from gateway.core_banking import core_banking_for
 from gateway.deps import CurrentPartner, DbSession, Vault
-from gateway.idempotency.service import HEADER
+from gateway.idempotency.service import HEADER, money_reference
 from gateway.pagination import DEFAULT_LIMIT, Page, paginate
 from gateway.partners.ownership import owned
 from gateway.scenarios.fuel import service
@@ -80,11 +80,6 @@ def _fuel(f: FuelTransaction, t: Transaction) -> FuelTransactionRead:
         business_date=f.business_date,
         occurred_at=t.occurred_at,
     )
-
-
-def _reference(kind: str, partner_id: str, request: Request[Any, Any, Any]) -> str:
-    """The core reference of a money call: the partner's Idempotency-Key, so a retry repeats it."""
-    return f"{kind}:{partner_id}:{request.headers[HEADER]}"
 
 
 @post("/stations", tags=TAGS, summary="Register a fuel station (a sub-channel)")
@@ -173,7 +168,7 @@ async def create_transaction(
         core,
         partner_id=partner.id,
         data=data,
-        reference=_reference("fuel", partner.id, request),
+        reference=money_reference("fuel", partner.id, request.headers[HEADER]),
     )
     return _fuel(row, txn)
 
@@ -230,7 +225,7 @@ async def refund_transaction(
         partner_id=partner.id,
         txn_id=txn_id,
         amount=data.amount,
-        reference=_reference("fuel-refund", partner.id, request),
+        reference=money_reference("fuel-refund", partner.id, request.headers[HEADER]),
     )
     return RefundRead(
         id=txn.id,

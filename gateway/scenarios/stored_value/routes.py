@@ -13,7 +13,7 @@ from sqlmodel import col, select
 from gateway.core_banking import CoreBanking, core_banking_for
 from gateway.deps import CurrentPartner, DbSession, Staff, Vault
 from gateway.errors import NotFound
-from gateway.idempotency.service import HEADER
+from gateway.idempotency.service import HEADER, money_reference
 from gateway.pagination import DEFAULT_LIMIT, Page, paginate
 from gateway.partners.ownership import owned
 from gateway.scenarios.stored_value import service, winddown
@@ -71,10 +71,6 @@ def _core(request: Request[Any, Any, Any], db_session: DbSession) -> CoreBanking
     return core_banking_for(db_session, request.app.state.services["core_http"])
 
 
-def _reference(kind: str, partner_id: str, request: Request[Any, Any, Any]) -> str:
-    return f"{kind}:{partner_id}:{request.headers[HEADER]}"
-
-
 @post("/cards", tags=TAGS, summary="Issue a prepaid card (named or anonymous)")
 async def create_card(
     data: JSONBody[CardCreate], partner: CurrentPartner, db_session: DbSession
@@ -124,7 +120,7 @@ async def top_up(
         partner=partner.partner,
         card_id=card_id,
         data=data,
-        reference=_reference("svtop", partner.id, request),
+        reference=money_reference("svtop", partner.id, request.headers[HEADER]),
     )
     return _movement(card, movement)
 
@@ -146,7 +142,7 @@ async def consume(
         partner=partner.partner,
         card_id=card_id,
         data=data,
-        reference=_reference("svrel", partner.id, request),
+        reference=money_reference("svrel", partner.id, request.headers[HEADER]),
     )
     return _movement(card, movement)
 
@@ -167,7 +163,7 @@ async def refund(
         partner=partner.partner,
         card_id=card_id,
         data=data,
-        reference=_reference("svref", partner.id, request),
+        reference=money_reference("svref", partner.id, request.headers[HEADER]),
     )
     return _movement(card, movement)
 

@@ -10,7 +10,7 @@ from sqlmodel import col, select
 
 from gateway.core_banking import core_banking_for
 from gateway.deps import CurrentPartner, DbSession, Vault
-from gateway.idempotency.service import HEADER
+from gateway.idempotency.service import HEADER, money_reference
 from gateway.pagination import DEFAULT_LIMIT, Page, paginate
 from gateway.partners.ownership import owned
 from gateway.scenarios.utilities import autodebit, service
@@ -98,7 +98,7 @@ async def pay(
         bill_key=data.bill_key,
         amount=data.amount,
         customer_id=data.customer_id,
-        request_ref=f"pay:{partner.id}:{request.headers[HEADER]}",
+        request_ref=money_reference("pay", partner.id, request.headers[HEADER]),
     )
     return _payment(payment)
 
