@@ -38,6 +38,8 @@ PREFIXES = frozenset(
         "tch",
         "cmt",
         "bil",
+        "inc",
+        "pev",
     }
 )
 
