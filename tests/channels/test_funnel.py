@@ -92,9 +92,9 @@ async def population(
     client: Any, app: Litestar, staff: StaffFactory, sessions: Any, monkeypatch: Any
 ) -> tuple[dict[str, str], PartnerHandle, PartnerHandle, PartnerHandle]:
     monkeypatch.setattr(incentives, "TIERS", ((1, 2_000), (2, 2_500), (None, 3_000)))
-    pa = await onboard(client, staff, cooperation_mode="customer_referral")
-    pb = await onboard(client, staff, cooperation_mode="most_favored")
-    pc = await onboard(client, staff, cooperation_mode="joint_operation")
+    pa = await onboard(client, staff, cooperation_mode="customer_referral", webhook_url=None)
+    pb = await onboard(client, staff, cooperation_mode="most_favored", webhook_url=None)
+    pc = await onboard(client, staff, cooperation_mode="joint_operation", webhook_url=None)
     ids = await _population(app, sessions, pa.partner_id, pb.partner_id, pc.partner_id)
     async with sessions() as s:
         assert await incentives.claw_back(s, ids["a5"], "fraud confirmed", at=T0 + 30 * D) == 2000
