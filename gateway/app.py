@@ -22,6 +22,7 @@ from gateway.auth.nonces import DatabaseNonceStore, RedisNonceStore
 from gateway.auth.oauth import token_endpoint
 from gateway.channels.campaigns import routes as campaign_routes
 from gateway.channels.events import routes as channel_event_routes
+from gateway.channels.lists import routes as channel_list_routes
 from gateway.channels.reports import routes as channel_report_routes
 from gateway.console import router as console
 from gateway.customers import routes as customer_routes
@@ -124,6 +125,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         *partner_routes.ADMIN_ROUTES,
         *campaign_routes.ADMIN_ROUTES,
         *channel_report_routes.ADMIN_ROUTES,
+        *channel_list_routes.ADMIN_ROUTES,
         *settlement_routes.ADMIN_ROUTES,
         partner_api,
         *sandbox_routes,

@@ -107,6 +107,8 @@ def upgrade() -> None:
         sa.Column("incentive_clawed_back", sa.BigInteger(), nullable=False),
         sa.Column("incentive_held", sa.BigInteger(), nullable=False),
         sa.Column("value_tier", sqlmodel.sql.sqltypes.AutoString(length=16), nullable=True),
+        sa.Column("inactive_notified_at", gateway.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("dormant_notified_at", gateway.db.UTCDateTime(timezone=True), nullable=True),
         sa.Column("updated_at", gateway.db.UTCDateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
             ["customer_id"],

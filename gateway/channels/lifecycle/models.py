@@ -51,6 +51,10 @@ class ChannelMilestone(SQLModel, table=True):
     incentive_clawed_back: int = Field(default=0, sa_type=sa.BigInteger)
     incentive_held: int = Field(default=0, sa_type=sa.BigInteger)
     value_tier: str | None = Field(default=None, max_length=16)
+    # When the acquiring partner was told of the MOT "14 days opened, inactive" (once) and of
+    # the latest dormancy (again after each return), so the daily pass is idempotent.
+    inactive_notified_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    dormant_notified_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 

@@ -189,7 +189,7 @@ def _retain(milestone: ChannelMilestone, at: datetime) -> None:
         milestone.last_active_at = at
 
 
-async def _moment(
+async def moment(
     session: AsyncSession, milestone: ChannelMilestone, moment: str, **data: Any
 ) -> None:
     """Tell the acquiring partner about a moment of truth (and keep it in its event log)."""
@@ -244,9 +244,9 @@ async def apply_transaction(session: AsyncSession, transaction_id: str) -> bool:
     elif milestone.effective_at is not None and txn.kind not in NON_SPEND_KINDS:
         await incentives.on_spend(session, milestone, txn.id, txn.amount, at)
     if first:
-        await _moment(session, milestone, "first_transaction", transaction_id=txn.id)
+        await moment(session, milestone, "first_transaction", transaction_id=txn.id)
     if txn.kind in TOP_UP_KINDS and txn.amount >= LARGE_TOP_UP:
-        await _moment(session, milestone, "large_top_up", transaction_id=txn.id, amount=txn.amount)
+        await moment(session, milestone, "large_top_up", transaction_id=txn.id, amount=txn.amount)
     log.debug("channels.transaction_applied", transaction_id=txn.id, effective=became_effective)
     return True
 
