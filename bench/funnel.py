@@ -78,9 +78,7 @@ def _rows(n: int, partners: int, subs: int, campaigns: int, seed: int) -> tuple[
         day = opened.date()
         activated = opened + timedelta(days=rng.randrange(20)) if rng.random() < 0.6 else None
         effective = activated + timedelta(days=1) if activated and rng.random() < 0.5 else None
-        customers.append(
-            (cid, f"i{i}", f"p{i}", "x", "x", "x", "x", date(1990, 1, 1), pid, opened)
-        )
+        customers.append((cid, f"i{i}", f"p{i}", "x", "x", "x", "x", date(1990, 1, 1), pid, opened))
         milestones.append(
             (
                 cid,
