@@ -99,3 +99,29 @@ async def test_an_opening_without_a_milestone_and_a_pending_payment(
     async with sessions() as s:
         m = await milestone(s, cid)
         assert (m.activated_at, m.effective_at, m.incentive_accrued) == (T0 + D, T0 + D, 2000)
+
+
+async def test_out_of_order_application_gives_the_same_milestones(
+    client: Any, app: Litestar, staff: StaffFactory, sessions: Any
+) -> None:
+    """Workers may apply a customer's transactions in any order: the effective moment is still
+    when the running total, in the order things happened, reached the threshold."""
+    partner = await onboard(client, staff, webhook_url=None)
+    pid = partner.partner_id
+    async with sessions() as s:
+        cid = await seed_customer(s, pid, T0)
+        first = await seed_txn(s, pid, cid, 6_000, T0 + D)
+        second = await seed_txn(s, pid, cid, 5_000, T0 + 2 * D)
+        late = await seed_txn(s, pid, cid, 1_000, T0 + 45 * D)
+        await s.commit()
+    from gateway.channels.lifecycle.service import apply_transaction  # noqa: PLC0415
+
+    async with sessions() as s:
+        for tid in (late, second, first):
+            assert await apply_transaction(s, tid) is True
+        await s.commit()
+    await run_jobs(app)  # the queued jobs find every transaction applied already
+    async with sessions() as s:
+        m = await milestone(s, cid)
+        assert (m.activated_at, m.effective_at) == (T0 + D, T0 + 2 * D)
+        assert (m.retained_30d, m.window_amount, m.incentive_accrued) == (True, 11_000, 2000)

@@ -201,6 +201,32 @@ async def moment(
     )
 
 
+async def _effective_moment(session: AsyncSession, milestone: ChannelMilestone) -> datetime | None:
+    """When the running total of the window's applied transactions, in the order they happened,
+    first reached the threshold: the same answer whatever order the jobs ran in. Runs once per
+    customer (when it becomes effective) over that customer's few window transactions."""
+    applied = ChannelAppliedTransaction
+    rows = (
+        await session.execute(
+            select(col(Transaction.kind), col(Transaction.amount), col(Transaction.occurred_at))
+            .join(applied, col(applied.transaction_id) == col(Transaction.id))
+            .where(
+                col(Transaction.customer_id) == milestone.customer_id,
+                col(Transaction.occurred_at)
+                < milestone.opened_at + timedelta(days=milestone.activation_days),
+                col(Transaction.kind).not_in(NON_SPEND_KINDS),
+            )
+            .order_by(col(Transaction.occurred_at), col(Transaction.id))
+        )
+    ).all()
+    total = 0
+    for kind, amount, occurred_at in rows:
+        total += -amount if kind in REFUND_KINDS else amount
+        if total >= milestone.effective_min_amount:
+            return occurred_at
+    return None
+
+
 async def apply_transaction(session: AsyncSession, transaction_id: str) -> bool:
     """Apply one succeeded transaction to its customer's milestones; True if it changed them.
 
@@ -235,7 +261,7 @@ async def apply_transaction(session: AsyncSession, transaction_id: str) -> bool:
     ):
         milestone.window_amount += txn.amount
         if milestone.window_amount >= milestone.effective_min_amount:
-            milestone.effective_at = at
+            milestone.effective_at = await _effective_moment(session, milestone) or at
             became_effective = True
     milestone.updated_at = utcnow()
     await session.flush()
