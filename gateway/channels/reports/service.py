@@ -127,25 +127,27 @@ async def funnel(
         .group_by(key)
         .order_by(key)
     )
-    rows = (await session.execute(stmt)).all()
-    return [
-        FunnelRow(
-            key=r.key,
-            opened=int(r.opened),
-            activated=int(r.activated),
-            effective=int(r.effective),
-            retained_30d=int(r.retained_30d),
-            retained_90d=int(r.retained_90d),
-            referred=int(r.referred),
-            flagged=int(r.flagged),
-            incentive_accrued=int(r.incentive_accrued),
-            incentive_clawed_back=int(r.incentive_clawed_back),
-            cost_per_effective=cost_per_effective(
-                int(r.incentive_accrued), int(r.incentive_clawed_back), int(r.effective)
-            ),
+    out = []
+    for key_value, *counts in (await session.execute(stmt)).all():
+        opened, activated, effective, r30, r90, referred, flagged, accrued, clawed_back = map(
+            int, counts
         )
-        for r in rows
-    ]
+        out.append(
+            FunnelRow(
+                key_value,
+                opened,
+                activated,
+                effective,
+                r30,
+                r90,
+                referred,
+                flagged,
+                accrued,
+                clawed_back,
+                cost_per_effective(accrued, clawed_back, effective),
+            )
+        )
+    return out
 
 
 COHORT_FIELDS = (
