@@ -125,3 +125,34 @@ async def test_out_of_order_application_gives_the_same_milestones(
         m = await milestone(s, cid)
         assert (m.activated_at, m.effective_at) == (T0 + D, T0 + 2 * D)
         assert (m.retained_30d, m.window_amount, m.incentive_accrued) == (True, 11_000, 2000)
+
+
+async def test_racing_workers_apply_each_transaction_once(
+    client: Any, app: Litestar, staff: StaffFactory, sessions: Any
+) -> None:
+    """Several workers applying the same and different transactions of one customer at once."""
+    import asyncio  # noqa: PLC0415
+
+    from gateway.channels.lifecycle.service import apply_transaction  # noqa: PLC0415
+
+    partner = await onboard(client, staff, webhook_url=None)
+    pid = partner.partner_id
+    async with sessions() as s:
+        cid = await seed_customer(s, pid, T0)
+        txns = [await seed_txn(s, pid, cid, 4_000, T0 + n * D) for n in (1, 2, 3)]
+        await s.commit()
+
+    async def work(tid: str) -> bool:
+        async with sessions() as s:
+            applied = await apply_transaction(s, tid)
+            await asyncio.sleep(0.005)  # hold the locks while the others pile up
+            await s.commit()
+        return applied
+
+    results = await asyncio.gather(*(work(t) for t in txns * 3))
+    assert sum(results) == 3
+    await run_jobs(app)
+    async with sessions() as s:
+        m = await milestone(s, cid)
+        assert (m.window_amount, m.effective_at, m.incentive_accrued) == (12_000, T0 + 3 * D, 2000)
+        assert len(await incentives.incentives_of(s, cid)) == 1

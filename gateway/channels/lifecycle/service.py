@@ -233,14 +233,22 @@ async def apply_transaction(session: AsyncSession, transaction_id: str) -> bool:
     Anything else (unknown, not succeeded yet, no customer, applied before) is a no-op, so the
     job may run any number of times and a pending transaction is applied when it succeeds.
     """
-    txn = await session.get(Transaction, transaction_id)
+    # The mark is written first: on SQLite the transaction then holds the write lock from its
+    # first statement (no read-then-upgrade conflicts between workers); on PostgreSQL a racing
+    # job for the same transaction waits here for the first to commit, then finds the mark.
+    if not await _mark_applied(session, transaction_id):
+        return False
+    txn = await session.get(Transaction, transaction_id, populate_existing=True)
     if txn is None or txn.customer_id is None or txn.status != TxnStatus.SUCCEEDED.value:
+        await session.execute(  # not applicable yet: leave it for when it has succeeded
+            sa.delete(ChannelAppliedTransaction).where(
+                col(ChannelAppliedTransaction.transaction_id) == transaction_id
+            )
+        )
         return False
     milestone = await milestone_for_update(session, txn.customer_id)
     if milestone is None:
         return False  # opened before milestones existed, or never through a channel
-    if not await _mark_applied(session, txn.id):
-        return False
     at = txn.occurred_at
     day = day_index(milestone.opened_at, at)
     if txn.kind in REFUND_KINDS:
