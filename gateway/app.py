@@ -21,6 +21,9 @@ from gateway.auth.front_door import partner_router, release_reservation, replay_
 from gateway.auth.nonces import DatabaseNonceStore, RedisNonceStore
 from gateway.auth.oauth import token_endpoint
 from gateway.channels.campaigns import routes as campaign_routes
+from gateway.channels.events import routes as channel_event_routes
+from gateway.channels.lists import routes as channel_list_routes
+from gateway.channels.reports import routes as channel_report_routes
 from gateway.console import router as console
 from gateway.customers import routes as customer_routes
 from gateway.db import create_engine, provide_session, session_factory
@@ -106,6 +109,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
             *customer_routes.PARTNER_ROUTES,
             *notification_routes.PARTNER_ROUTES,
             *settlement_routes.PARTNER_ROUTES,
+            *channel_report_routes.PARTNER_ROUTES,
+            *channel_event_routes.PARTNER_ROUTES,
             *scenario_routers(),
         ],
     )
@@ -121,6 +126,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
         *partner_routes.PUBLIC_ROUTES,
         *partner_routes.ADMIN_ROUTES,
         *campaign_routes.ADMIN_ROUTES,
+        *channel_report_routes.ADMIN_ROUTES,
+        *channel_list_routes.ADMIN_ROUTES,
         *settlement_routes.ADMIN_ROUTES,
         *scenario_admin_routes(),
         *risk_routes.ADMIN_ROUTES,

@@ -9,6 +9,7 @@ HANDLER_MODULES = (
     "gateway.customers.batches",
     "gateway.settlement.runs",
     "gateway.settlement.payouts",
+    "gateway.channels.lifecycle.jobs",
 )
 
 

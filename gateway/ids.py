@@ -50,6 +50,8 @@ PREFIXES = frozenset(
         "rac",
         "ccd",
         "cmr",
+        "inc",
+        "pev",
     }
 )
 

@@ -3,6 +3,12 @@
 from gateway.audit.models import AuditRecord
 from gateway.auth.models import GatewaySigningKey, UsedNonce
 from gateway.channels.campaigns.models import Campaign, CampaignCustomerMonth
+from gateway.channels.incentives.models import ChannelIncentive, ChannelIncentiveMonth  # noqa: F401
+from gateway.channels.lifecycle.models import (  # noqa: F401
+    ChannelAppliedTransaction,
+    ChannelEvent,
+    ChannelMilestone,
+)
 from gateway.core_banking.models import SandboxAccount, SandboxMovement  # noqa: F401
 from gateway.customers.models import (
     AccountBatch,

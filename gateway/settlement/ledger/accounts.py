@@ -20,6 +20,8 @@ shows a negative balance.
   so what is left is the campaign's budget less this balance;
 - ``incentive_payable:<partner_id>`` (credit): incentives accrued to a partner and not yet paid
   (a clawback reverses them);
+- ``incentive_expense:<partner_id>`` (debit): what the bank has spent on a partner's channel
+  incentives, net of clawbacks (the other side of ``incentive_payable``);
 - ``fee_income`` (credit): fees the bank earned on partner settlements;
 - ``suspense`` (either side): reconciliation differences parked until finance resolves them.
 
@@ -41,6 +43,7 @@ class AccountType(StrEnum):
     CARD_FLOAT = "card_float"
     SUBSIDY_BUDGET = "subsidy_budget"
     INCENTIVE_PAYABLE = "incentive_payable"
+    INCENTIVE_EXPENSE = "incentive_expense"
     FEE_INCOME = "fee_income"
     SUSPENSE = "suspense"
 
@@ -54,6 +57,7 @@ QUALIFIERS: dict[AccountType, tuple[str, ...]] = {
     AccountType.CARD_FLOAT: ("partner_id",),
     AccountType.SUBSIDY_BUDGET: ("campaign_id",),
     AccountType.INCENTIVE_PAYABLE: ("partner_id",),
+    AccountType.INCENTIVE_EXPENSE: ("partner_id",),
     AccountType.FEE_INCOME: (),
     AccountType.SUSPENSE: (),
 }

@@ -1,0 +1,161 @@
+"""Channel report routes: staff see every channel, a partner its own (DESIGN §7).
+
+Each report answers JSON, or CSV with ``?format=csv`` (a header row, one line per group).
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from enum import StrEnum
+from typing import Annotated, Any
+
+from litestar import Response, get
+from litestar.di import Provide
+from litestar.params import FromQuery, QueryParameter
+
+from gateway.channels.reports import service
+from gateway.channels.reports.schemas import (
+    CohortReport,
+    CohortRowRead,
+    ConversionReport,
+    ConversionRowRead,
+    FunnelReport,
+    FunnelRowRead,
+)
+from gateway.channels.reports.service import GroupBy, Period
+from gateway.csvsafe import render_csv
+from gateway.deps import CurrentPartner, DbSession, Staff
+from gateway.errors import BusinessRuleViolation
+from gateway.staff.guards import require_role
+from gateway.staff.models import Role
+
+READERS = {"staff": Provide(require_role(Role.CHANNEL_MANAGER, Role.FINANCE, Role.AUDITOR))}
+PARTNER_READ = {"scope": "channels:read"}
+
+
+class Format(StrEnum):
+    JSON = "json"
+    CSV = "csv"
+
+
+def _check_range(date_from: date | None, date_to: date | None) -> None:
+    if date_from and date_to and date_from > date_to:
+        raise BusinessRuleViolation("'from' must not be after 'to'.", code="invalid_date_range")
+
+
+def _csv(name: str, header: tuple[str, ...], rows: list[Any]) -> Response[Any]:
+    return Response(
+        render_csv(header, [r.values() for r in rows]),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{name}.csv"'},
+    )
+
+
+async def _funnel(
+    db_session: DbSession,
+    group_by: GroupBy,
+    date_from: date | None,
+    date_to: date | None,
+    fmt: Format,
+    partner_id: str | None,
+) -> Response[Any]:
+    _check_range(date_from, date_to)
+    rows = await service.funnel(
+        db_session, group_by, partner_id=partner_id, date_from=date_from, date_to=date_to
+    )
+    if fmt is Format.CSV:
+        return _csv(f"funnel-{group_by.value}", service.FUNNEL_FIELDS, rows)
+    return Response(
+        FunnelReport(
+            group_by=group_by.value,
+            date_from=date_from.isoformat() if date_from else None,
+            date_to=date_to.isoformat() if date_to else None,
+            data=[FunnelRowRead(*r.values()) for r in rows],
+        )
+    )
+
+
+@get(
+    "/admin/v1/channels/funnel",
+    tags=["channels"],
+    dependencies=READERS,
+    summary="Lifecycle funnel per partner, scenario, sub-channel or campaign (JSON or CSV)",
+)
+async def admin_funnel(
+    db_session: DbSession,
+    staff: Staff,
+    group_by: FromQuery[GroupBy] = GroupBy.PARTNER,
+    date_from: Annotated[date | None, QueryParameter(name="from")] = None,
+    date_to: Annotated[date | None, QueryParameter(name="to")] = None,
+    fmt: Annotated[Format, QueryParameter(name="format")] = Format.JSON,
+) -> Response[Any]:
+    return await _funnel(db_session, group_by, date_from, date_to, fmt, None)
+
+
+@get(
+    "/admin/v1/channels/cohorts",
+    tags=["channels"],
+    dependencies=READERS,
+    summary="Cohort table: customers by week or month of opening and how far each got",
+)
+async def admin_cohorts(
+    db_session: DbSession,
+    staff: Staff,
+    period: FromQuery[Period] = Period.WEEK,
+    date_from: Annotated[date | None, QueryParameter(name="from")] = None,
+    date_to: Annotated[date | None, QueryParameter(name="to")] = None,
+    fmt: Annotated[Format, QueryParameter(name="format")] = Format.JSON,
+) -> Response[Any]:
+    _check_range(date_from, date_to)
+    rows = await service.cohorts(db_session, period, date_from=date_from, date_to=date_to)
+    if fmt is Format.CSV:
+        return _csv(f"cohorts-{period.value}", service.COHORT_FIELDS, rows)
+    return Response(
+        CohortReport(period=period.value, data=[CohortRowRead(*r.values()) for r in rows])
+    )
+
+
+@get(
+    "/admin/v1/channels/conversions",
+    tags=["channels"],
+    dependencies=READERS,
+    summary="AARRR step conversions per channel (acquire → activate → effective → retain → refer)",
+)
+async def admin_conversions(
+    db_session: DbSession,
+    staff: Staff,
+    group_by: FromQuery[GroupBy] = GroupBy.PARTNER,
+    date_from: Annotated[date | None, QueryParameter(name="from")] = None,
+    date_to: Annotated[date | None, QueryParameter(name="to")] = None,
+    fmt: Annotated[Format, QueryParameter(name="format")] = Format.JSON,
+) -> Response[Any]:
+    _check_range(date_from, date_to)
+    rows = await service.conversions(db_session, group_by, date_from=date_from, date_to=date_to)
+    if fmt is Format.CSV:
+        return _csv(f"conversions-{group_by.value}", service.CONVERSION_FIELDS, rows)
+    return Response(
+        ConversionReport(
+            group_by=group_by.value, data=[ConversionRowRead(*r.values()) for r in rows]
+        )
+    )
+
+
+@get(
+    "/channels/funnel",
+    tags=["channels"],
+    opt=PARTNER_READ,
+    summary="The lifecycle funnel of the calling partner's own channels (JSON or CSV)",
+)
+async def partner_funnel(
+    db_session: DbSession,
+    partner: CurrentPartner,
+    group_by: FromQuery[GroupBy] = GroupBy.PARTNER,
+    date_from: Annotated[date | None, QueryParameter(name="from")] = None,
+    date_to: Annotated[date | None, QueryParameter(name="to")] = None,
+    fmt: Annotated[Format, QueryParameter(name="format")] = Format.JSON,
+) -> Response[Any]:
+    return await _funnel(db_session, group_by, date_from, date_to, fmt, partner.id)
+
+
+ADMIN_ROUTES = [admin_funnel, admin_cohorts, admin_conversions]
+PARTNER_ROUTES = [partner_funnel]
