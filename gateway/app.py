@@ -20,6 +20,7 @@ from gateway.audit.routes import list_audit
 from gateway.auth.front_door import partner_router, release_reservation, replay_response
 from gateway.auth.nonces import DatabaseNonceStore, RedisNonceStore
 from gateway.auth.oauth import token_endpoint
+from gateway.channels import risk_links  # noqa: F401  (incentives listen to risk decisions)
 from gateway.channels.campaigns import routes as campaign_routes
 from gateway.channels.events import routes as channel_event_routes
 from gateway.channels.lists import routes as channel_list_routes

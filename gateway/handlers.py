@@ -10,6 +10,7 @@ HANDLER_MODULES = (
     "gateway.settlement.runs",
     "gateway.settlement.payouts",
     "gateway.channels.lifecycle.jobs",
+    "gateway.channels.risk_links",
 )
 
 

@@ -45,7 +45,9 @@ DAILY_HOUR = 2  # local time: after the day closed, before the partners' staff s
 _jobs = Job.__table__  # type: ignore[attr-defined]
 
 
-def _enqueue_sync(connection: sa.Connection, kind: str, payload: dict[str, Any], key: str) -> None:
+def enqueue_in_flush(
+    connection: sa.Connection, kind: str, payload: dict[str, Any], key: str
+) -> None:
     """:func:`gateway.jobs.enqueue` for a flush event, which only has the sync connection."""
     now = utcnow()
     insert = pg_insert if connection.dialect.name == "postgresql" else sqlite_insert
@@ -66,7 +68,7 @@ def _enqueue_sync(connection: sa.Connection, kind: str, payload: dict[str, Any],
 def _announce(connection: sa.Connection, txn: Transaction) -> None:
     if txn.customer_id is None:
         return
-    _enqueue_sync(
+    enqueue_in_flush(
         connection,
         APPLY_JOB,
         {"transaction_id": txn.id},

@@ -19,6 +19,7 @@ from typing import Any
 from litestar.types import ControllerRouterHandler
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from gateway.channels.lists.service import register_credit_exclusion
 from gateway.customers.rules import RowError
 from gateway.scenarios.base import OpenedCustomer, ProposedOpening, register
 from gateway.scenarios.campus import routes, service
@@ -68,3 +69,4 @@ class CampusAdapter:
 
 
 register(CampusAdapter())
+register_credit_exclusion(service.is_student)

@@ -127,6 +127,16 @@ async def issue_card(session: AsyncSession, customer: OpenedCustomer) -> CampusC
 # -- compliance --------------------------------------------------------------------------------
 
 
+def is_student(customer_id: Any) -> sa.ColumnElement[bool]:
+    """SQL: the customer (a column or value) holds a campus student card that is not closed,
+    the predicate the credit marketing lists filter with."""
+    return sa.exists().where(
+        col(CampusCard.customer_id) == customer_id,
+        col(CampusCard.role) == Role.STUDENT.value,
+        col(CampusCard.status) != CardStatus.CLOSED.value,
+    )
+
+
 async def students_among(session: AsyncSession, customer_ids: Collection[str]) -> set[str]:
     """Those of ``customer_ids`` holding a campus student card that is not closed.
 
