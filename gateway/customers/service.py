@@ -17,9 +17,11 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 from sqlmodel import SQLModel, col, select
 
 from gateway.channels.campaigns.service import is_credit_campaign
+from gateway.channels.lifecycle.service import record_opening
 from gateway.core_banking import AccountResult, CoreBanking
 from gateway.core_banking.schemas import AccountOpen
 from gateway.customers.models import Customer, CustomerLink, Touchpoint
@@ -339,6 +341,14 @@ async def open_customers(
         await session.execute(sa.insert(table_of(CustomerLink)), new_links)
     if touchpoints:
         await session.execute(sa.insert(table_of(Touchpoint)), touchpoints)
+        # A bulk insert fires no ORM events: give each acquisition its milestone row here.
+        acquired = [Touchpoint(**t) for t in touchpoints if t["kind"] == "opened"]
+
+        def acquire(sync: Session) -> None:
+            for touch in acquired:
+                record_opening(sync.connection(), touch)
+
+        await session.run_sync(acquire)
     return outcomes
 
 
