@@ -5,7 +5,8 @@ Every line is ``matched``, ``amount_mismatch`` or ``partner_only`` (短款: the 
 gateway does not); every gateway transaction of the day the file lacks is ``bank_only`` (长款).
 Each difference is parked in ``suspense`` against ``core_clearing`` (挂账) until finance resolves
 it with a note, which posts the reversing journal; the trial balance stays at zero throughout.
-Refunds count negative on both sides.
+Refunds count negative on both sides; a reversed payment and its reversal are left out (they
+cancel, and a biller never booked them).
 """
 
 from __future__ import annotations
@@ -123,6 +124,11 @@ async def reconcile(
             )
         )
     ).all()
+    # A reversed payment and the refund that reversed it cancel out: neither side books them.
+    reversed_ids = {t.id for t in recorded if t.status == TxnStatus.REVERSED.value}
+    recorded = [
+        t for t in recorded if t.id not in reversed_ids and t.related_id not in reversed_ids
+    ]
     by_ref: dict[str, Transaction] = {}
     for txn in recorded:
         by_ref[txn.id] = txn

@@ -117,7 +117,7 @@ def _exception_read(e: ReconciliationException) -> ExceptionRead:
     )
 
 
-def _file_read(f: ReconciliationFile) -> ReconciliationRead:
+def reconciliation_read(f: ReconciliationFile) -> ReconciliationRead:
     return ReconciliationRead(
         id=f.id,
         business_date=f.business_date,
@@ -205,14 +205,14 @@ async def upload_reconciliation_file(
         )
     lines = reconciliation.parse_csv(await request.body())
     file = await reconciliation.reconcile(db_session, partner.id, "partner", business_date, lines)
-    return _file_read(file)
+    return reconciliation_read(file)
 
 
 @get("/reconciliation-files/{file_id:str}", tags=["settlement"], opt=READ)
 async def get_reconciliation_file(
     file_id: FromPath[str], partner: CurrentPartner, db_session: DbSession
 ) -> ReconciliationRead:
-    return _file_read(await owned(db_session, ReconciliationFile, file_id, partner.id))
+    return reconciliation_read(await owned(db_session, ReconciliationFile, file_id, partner.id))
 
 
 PARTNER_ROUTES = [

@@ -15,8 +15,8 @@ from typing import Any
 from litestar.types import ControllerRouterHandler
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from gateway.scenarios.base import OpenedCustomer, register
-from gateway.scenarios.utilities import jobs, routes, service
+from gateway.scenarios.base import OpenedCustomer, register, register_admin_routes
+from gateway.scenarios.utilities import admin_routes, jobs, routes, service
 
 __all__ = ["UtilitiesAdapter", "jobs"]
 
@@ -43,3 +43,4 @@ class UtilitiesAdapter:
 
 
 register(UtilitiesAdapter())
+register_admin_routes(service.KEY, admin_routes.ADMIN_ROUTES)
