@@ -11,6 +11,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from gateway.clock import business_date_of, now, travelled_to
 from gateway.db import create_engine, session_factory
 from gateway.demo.community import community_month
+from gateway.demo.merchants import fuel_month, stored_value_month
 from gateway.demo.settlement import reconcile_busiest_day, settle_each_day
 from gateway.demo.world import PASSWORD, STAFF, World, at, ensure_staff, onboard_others
 from gateway.handlers import register_all
@@ -24,10 +25,14 @@ Step = tuple[str, Callable[[World], Awaitable[None]]]
 
 
 def steps(customers: int) -> list[Step]:
-    per_community = max(customers // 2, 10)
+    per_community = max(customers // 4, 10)
+    drivers = max(customers // 4, 6)
+    members = max(customers // 4, 6)
     return [
         ("staff and partners", _people),
         ("smart community", lambda w: community_month(w, per_community)),
+        ("contactless fuel", lambda w: fuel_month(w, drivers)),
+        ("prepaid cards", lambda w: stored_value_month(w, members)),
         ("daily settlement", settle_each_day),
         ("reconciliation", reconcile_busiest_day),
     ]

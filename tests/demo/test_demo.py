@@ -46,10 +46,10 @@ async def test_the_demo_month_adds_up_and_repeats_with_its_seed(
     printed = await run_demo(settings, seed=5, customers=40)
     assert "demo_finance" in printed and "/console/login" in printed
     first = await _figures(sessions)
-    assert first["applications"] == ["approved", "rejected", "submitted"]
+    assert first["applications"] == ["approved"] * 3 + ["rejected", "submitted"]
     count, gross, fees = first["settlements"]
     assert count >= 10 and gross > 0 and fees > 0
-    assert first["exceptions"] == 3
+    assert first["exceptions"] >= 6  # each partner's busiest day: 2 or 3 differences
     assert first["ledger_total"] == 0
     assert "demo_risk_lead" in first["users"]
 
