@@ -11,8 +11,10 @@ from litestar import Litestar
 from gateway.channels.lifecycle import jobs as lifecycle_jobs
 from gateway.channels.lists import service as lists
 from gateway.db import utcnow
+from gateway.ids import new_id
 from gateway.jobs.models import Job
 from gateway.notifications.models import Event
+from gateway.scenarios.campus.models import CampusCard
 from tests.channels.support import milestone, seed_customer, seed_txn
 from tests.conftest import StaffFactory, run_jobs
 from tests.partners.support import onboard
@@ -38,6 +40,15 @@ async def test_segments_tiers_moments_and_the_student_exclusion(
         for n in range(5):
             await seed_txn(s, pid, top, 50_000, now - (30 - 7 * n) * D)
         student = await seed_customer(s, pid, now - 20 * D, scenario="campus")
+        s.add(
+            CampusCard(
+                id=new_id("ccd"),
+                partner_id=pid,
+                customer_id=student,
+                student_no="S-LIST-1",
+                role="student",
+            )
+        )
         await s.commit()
     await run_jobs(app)
     async with sessions() as s:
@@ -55,21 +66,21 @@ async def test_segments_tiers_moments_and_the_student_exclusion(
 
     assert await listed("segment=opened_not_activated_14d") == sorted([u1, student])
     assert u2 not in await listed("segment=opened_not_activated_14d&product_type=payment")
-    # Credit products never reach a campus student: by default anyone who came through campus.
+    # Credit products never reach a campus student (the campus adapter's predicate: a card).
     assert await listed("segment=opened_not_activated_14d&product_type=credit_card") == [u1]
     assert await listed("segment=effective_dormant_30d") == [u3]
     assert await listed("segment=high_value") == [top]
     assert await listed(f"segment=potential_value&partner_id={pid}") == [u4]
     assert await listed("segment=potential_value&partner_id=ptn_other") == []
 
-    # The campus adapter registers its own predicate (who is a student): it replaces the default.
+    # Every registered predicate excludes: another one adds its customers to the exclusion.
     def students(customer_id: Any) -> sa.ColumnElement[bool]:
         return customer_id.in_([u1])
 
     lists.register_credit_exclusion(students)
     try:
         loan = await listed("segment=opened_not_activated_14d&product_type=consumer_loan")
-        assert loan == [student]
+        assert loan == []
     finally:
         lists.unregister_credit_exclusion(students)
 
