@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Annotated, Any
 
-from litestar import Request, Response, get
+from litestar import MediaType, Request, Response, get
 from litestar.params import FromQuery, QueryParameter
 
 from gateway.channels.reports import service
@@ -17,6 +17,7 @@ from gateway.channels.reports.service import FunnelRow, GroupBy
 from gateway.console.i18n import N_
 from gateway.console.pages import CHANNELS, is_htmx, page
 from gateway.deps import DbSession, Staff
+from gateway.errors import FieldError, ValidationFailed
 
 # The funnel's stages in order, each drawn as one bar per group.
 STAGES = (
@@ -68,16 +69,27 @@ def funnel_chart(rows: list[FunnelRow]) -> Chart:
     return Chart(bars, groups, LABEL_WIDTH + PLOT_WIDTH + 60, max(y, 1), LABEL_WIDTH)
 
 
-@get("/channels", dependencies=CHANNELS.guard())
+def _date(field: str, value: str | None) -> date | None:
+    """A date input's value: empty when the person left it blank, as forms send it."""
+    if not value:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError as e:
+        raise ValidationFailed(errors=[FieldError(field, "invalid", "not a date")]) from e
+
+
+@get("/channels", dependencies=CHANNELS.guard(), media_type=MediaType.HTML)
 async def funnel_dashboard(
     request: Request[Any, Any, Any],
     db_session: DbSession,
     staff: Staff,
     group_by: FromQuery[GroupBy] = GroupBy.PARTNER,
-    date_from: Annotated[date | None, QueryParameter(name="from")] = None,
-    date_to: Annotated[date | None, QueryParameter(name="to")] = None,
+    from_: Annotated[str | None, QueryParameter(name="from")] = None,
+    to: Annotated[str | None, QueryParameter(name="to")] = None,
     fmt: Annotated[str, QueryParameter(name="format")] = "html",
 ) -> Any:
+    date_from, date_to = _date("from", from_), _date("to", to)
     _check_range(date_from, date_to)
     rows = await service.funnel(db_session, group_by, date_from=date_from, date_to=date_to)
     if fmt == "csv":

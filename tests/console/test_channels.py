@@ -37,6 +37,7 @@ async def test_funnel_table_and_chart_by_grouping_and_dates(
         await cm.sign_in("cm-console")
         page = await cm.get(DASHBOARD)
         assert page.status_code == 200
+        assert page.headers["content-type"].startswith("text/html")
         assert "渠道漏斗" in page.text and '<svg id="funnel-chart"' in page.text
         bars = _bars(page.text)
         assert len(bars) == 3 * 5  # three partners, five stages
@@ -72,6 +73,9 @@ async def test_funnel_table_and_chart_by_grouping_and_dates(
         assert 'value="2026-06-08"' in week.text
         empty = await cm.get(f"{DASHBOARD}?from=2027-01-01&to=2027-01-31")
         assert "<svg id" not in empty.text and "没有在此期间开立的客户" in empty.text
+        blank = await cm.get(f"{DASHBOARD}?group_by=partner&from=&to=")  # as the form sends it
+        assert len(_bars(blank.text)) == 15
+        assert (await cm.get(f"{DASHBOARD}?from=June")).status_code == 422
         backwards = await cm.get(f"{DASHBOARD}?from=2026-06-09&to=2026-06-01")
         assert backwards.status_code == 422
 
