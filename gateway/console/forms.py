@@ -13,9 +13,14 @@ T = TypeVar("T")
 CSRF_FIELD = "_csrf_token"  # checked by the CSRF middleware, not part of any schema
 
 
-async def form_as(request: Request[Any, Any, Any], schema: type[T]) -> T:
+async def form_as(
+    request: Request[Any, Any, Any], schema: type[T], *, lists: tuple[str, ...] = ()
+) -> T:
+    """``lists`` names fields sent once per value (a group of checkboxes), read as lists."""
     form = await request.form()
-    fields = {key: form.get(key) for key in form if key != CSRF_FIELD}
+    fields: dict[str, Any] = {key: form.get(key) for key in form if key != CSRF_FIELD}
+    for key in lists:
+        fields[key] = form.getall(key) if key in form else []
     try:
         return msgspec.convert(fields, schema)
     except msgspec.ValidationError as e:

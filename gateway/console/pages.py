@@ -58,7 +58,22 @@ AUDIT = Section(f"{PREFIX}/audit", N_("Audit log"), (Role.AUDITOR,))
 FINANCE_READERS = (Role.FINANCE, Role.AUDITOR)
 SETTLEMENTS = Section(f"{PREFIX}/settlements", N_("Settlements"), FINANCE_READERS)
 RECONCILIATION = Section(f"{PREFIX}/reconciliation", N_("Reconciliation"), FINANCE_READERS)
-SECTIONS = (APPLICATIONS, PARTNERS, SETTLEMENTS, RECONCILIATION, AUDIT)
+RISK_READERS = (Role.RISK_ANALYST, Role.RISK_LEAD, Role.AUDITOR)
+RISK_CASES = Section(f"{PREFIX}/risk/cases", N_("Risk cases"), RISK_READERS)
+RISK_RULES = Section(f"{PREFIX}/risk/rules", N_("Risk rules"), RISK_READERS)
+CHANNELS = Section(
+    f"{PREFIX}/channels", N_("Channels"), (Role.CHANNEL_MANAGER, Role.FINANCE, Role.AUDITOR)
+)
+SECTIONS = (
+    APPLICATIONS,
+    PARTNERS,
+    RISK_CASES,
+    RISK_RULES,
+    SETTLEMENTS,
+    RECONCILIATION,
+    CHANNELS,
+    AUDIT,
+)
 
 
 def sections_for(staff: StaffIdentity) -> list[Section]:

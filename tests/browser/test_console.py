@@ -151,3 +151,26 @@ async def test_a_form_without_its_csrf_token_is_refused(
         status = await http.get(f"/v1/partner-applications/{app_id}")
     assert status.json()["status"] == "submitted"
     await context.close()
+
+
+async def test_risk_queue_and_channel_dashboard_open(
+    live_server: LiveServer, browser: Browser
+) -> None:
+    _add_user(live_server, "wu", "risk_analyst", "channel_manager")
+    context = await browser.new_context(viewport=DESKTOP, locale="zh-CN")
+    page = await context.new_page()
+    await _sign_in(page, live_server, "wu")
+    await page.get_by_role("navigation").get_by_role("link", name="风险案件").click()
+    await expect(page.get_by_role("heading", name="风险案件")).to_be_visible()
+    await page.get_by_label("状态").select_option("open")
+    await expect(page).to_have_url(re.compile(r"/console/risk/cases\?status=open"))
+    await page.get_by_role("button", name="领取下一个案件").click()
+    await expect(page.get_by_role("status")).to_contain_text("没有待领取的未分配案件")
+    await _shot(page, "risk-cases")
+
+    await page.get_by_role("navigation").get_by_role("link", name="渠道看板").click()
+    await expect(page.get_by_role("heading", name="渠道漏斗")).to_be_visible()
+    await page.get_by_label("分组").select_option("sub_channel")
+    await expect(page).to_have_url(re.compile(r"/console/channels\?group_by=sub_channel"))
+    await _shot(page, "channels")
+    await context.close()
