@@ -47,7 +47,7 @@ FROM (
     FROM (
         SELECT t.settlement_id, t.partner_id, t.scenario,
                CASE WHEN t.kind = 'refund' THEN -t.subsidy ELSE t.subsidy END AS subsidy,
-               SUM(CASE WHEN e.account LIKE 'partner_payable:%' THEN -e.amount ELSE 0 END)
+               SUM(CASE WHEN e.account LIKE 'partner_payable:%' THEN -e.amount ELSE 0 END)::bigint
                    AS payable
         FROM transactions t
         JOIN ledger_journals j ON j.txn_id = t.id

@@ -239,7 +239,9 @@ def owed(settlement_id: str) -> tuple[sa.ColumnElement[int], sa.ColumnElement[in
 
     def total(kind: AccountType) -> sa.ColumnElement[int]:
         line = sa.case((acct.like(f"{kind.value}:%"), -amount), else_=0)
-        return sa.func.coalesce(sa.func.sum(line), 0)
+        # PostgreSQL sums bigints as numeric, whose division keeps fractions: cast back, so the
+        # fee's integer division truncates on both engines.
+        return sa.cast(sa.func.coalesce(sa.func.sum(line), 0), sa.BigInteger)
 
     return total(AccountType.PARTNER_PAYABLE), total(AccountType.MERCHANT_ESCROW)
 

@@ -33,7 +33,7 @@ async def _figures(sessions: Any) -> dict[str, Any]:
         balance = await trial_balance(s)
     return {
         "applications": statuses,
-        "settlements": tuple(totals),
+        "settlements": tuple(int(v) for v in totals),
         "exceptions": exceptions,
         "users": users,
         "ledger_total": balance.total,
