@@ -27,7 +27,7 @@ from gateway.channels.lists import routes as channel_list_routes
 from gateway.channels.reports import routes as channel_report_routes
 from gateway.console import router as console
 from gateway.customers import routes as customer_routes
-from gateway.db import create_engine, provide_session, session_factory
+from gateway.db import autocommit, create_engine, provide_session, session_factory
 from gateway.errors import handle_exception
 from gateway.idempotency.service import IdempotentReplay
 from gateway.jobs.worker import Worker
@@ -69,10 +69,9 @@ def create_app(settings: Settings | None = None) -> Litestar:
         engine = create_engine(settings)
         app.state.engine = engine
         app.state.session_factory = session_factory(engine)
+        app.state.autocommit_engine = autocommit(engine)
         app.state.limits, redis = _limit_store(settings)
-        app.state.nonces = (
-            RedisNonceStore(redis) if redis else DatabaseNonceStore(app.state.session_factory)
-        )
+        app.state.nonces = RedisNonceStore(redis) if redis else DatabaseNonceStore(engine)
         stop = asyncio.Event()
         worker_task = None
         try:

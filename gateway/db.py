@@ -77,8 +77,17 @@ def create_engine(settings: Settings) -> AsyncEngine:
         settings.database_url,
         pool_size=settings.db_pool_size,
         max_overflow=settings.db_pool_size,
-        pool_pre_ping=True,
+        pool_pre_ping=settings.db_pool_pre_ping,
+        pool_recycle=settings.db_pool_recycle_seconds,
     )
+
+
+def autocommit(engine: AsyncEngine) -> AsyncEngine:
+    """The same pool with every statement committed on its own.
+
+    For hot paths of single statements (the partner front door): no BEGIN/COMMIT round trips.
+    """
+    return engine.execution_options(isolation_level="AUTOCOMMIT")
 
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

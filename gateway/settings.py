@@ -58,6 +58,15 @@ class Settings(BaseSettings):
     # Rows a batch job opens per transaction (one look-up, one core call, one insert per table).
     batch_chunk_size: int = Field(default=1000, ge=1, le=5000)
     db_pool_size: int = 20
+    # Ping every pooled connection before use: one more round trip on every checkout (12% of the
+    # signed read's CPU, docs/performance.md). Off by default: a connection found dead fails its
+    # one request and SQLAlchemy then renews the whole pool; turn it on where a proxy or firewall
+    # silently drops idle connections.
+    db_pool_pre_ping: bool = False
+    db_pool_recycle_seconds: int = 1800
+    # How long each process may reuse a partner's status, rate limit and keys (ADR 0006);
+    # changes committed by this process apply at once. 0 reads them on every call.
+    partner_cache_seconds: float = Field(default=2.0, ge=0, le=60)
 
     workers_in_process: bool = True
     job_lease_seconds: int = 60

@@ -10,7 +10,7 @@ same transaction as its effects (:func:`store_idempotent_response`).
 from __future__ import annotations
 
 import contextvars
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,13 +22,14 @@ from litestar.handlers.base import BaseRouteHandler
 from litestar.serialization import default_serializer
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from gateway.auth.signatures import VerifiedSignature, verify_request
+from gateway.auth.callers import callers
+from gateway.auth.signatures import SignatureKeyUnknown, VerifiedSignature, verify_request
 from gateway.auth.tokens import InvalidToken, PartnerToken, verify_access_token
 from gateway.db import utcnow
 from gateway.errors import Forbidden, TooManyRequests, Unauthorized
 from gateway.idempotency import service as idempotency
 from gateway.partners.models import KeyStatus, Partner, PartnerKey, PartnerStatus
-from gateway.partners.service import PartnerSuspended, get_partner, keys_of
+from gateway.partners.service import PartnerSuspended, keys_of
 from gateway.settings import Settings
 from gateway.staff.guards import bearer_token
 
@@ -46,6 +47,7 @@ class PartnerContext:
     partner: Partner
     token: PartnerToken
     signature: VerifiedSignature
+    keys: list[PartnerKey]  # all of them, retired included, as loaded by the front door
 
     @property
     def id(self) -> str:
@@ -79,6 +81,21 @@ def _usable(key: PartnerKey) -> bool:
     return key.status != KeyStatus.RETIRED
 
 
+async def _caller(
+    app_state: Any, partner_id: str, *, fresh: bool = False
+) -> tuple[Partner, list[PartnerKey]]:
+    """The token holder and its keys, refused when it may no longer call."""
+    settings: Settings = app_state.settings
+    caller = await callers.get(
+        app_state.autocommit_engine, partner_id, settings.partner_cache_seconds, fresh=fresh
+    )
+    if caller is None or caller[0].status == PartnerStatus.TERMINATED:
+        raise InvalidToken("The partner's credentials are revoked.")
+    if caller[0].status == PartnerStatus.SUSPENDED:
+        raise PartnerSuspended("The partner is suspended.")
+    return caller
+
+
 async def partner_guard(
     connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler
 ) -> None:
@@ -94,41 +111,42 @@ async def partner_guard(
     if scope and scope not in token.scopes:
         raise Forbidden(f"This call needs the scope {scope!r}.", code="insufficient_scope")
 
-    sessions: async_sessionmaker[AsyncSession] = app_state.session_factory
-    async with sessions() as session:
-        partner = await get_partner(session, token.partner_id)
-        if partner.status == PartnerStatus.TERMINATED:
-            raise InvalidToken("The partner's credentials are revoked.")
-        if partner.status == PartnerStatus.SUSPENDED:
-            raise PartnerSuspended("The partner is suspended.")
-        decision = await app_state.limits.take(
-            f"partner:{partner.id}", partner.rate_limit_per_second, partner.rate_limit_burst
-        )
-        if not decision.allowed:
-            raise TooManyRequests("Rate limit exceeded; slow down.", headers=decision.headers())
-        keys = await keys_of(session, partner.id, usable_only=True)
-    # The session is closed (its pooled connection returned) before the nonce is claimed: the
-    # database nonce store takes a connection of its own, and requests that each held one while
-    # waiting for a second exhausted the pool at 16 concurrent signed calls on SQLite (32+ s
-    # stalls, then 500s; measured by bench/partner_api.py, docs/performance.md).
-    by_kid = {k.kid: k for k in keys if _usable(k)}
     body = await connection.body() if isinstance(connection, Request) else b""
-    signature = await verify_request(
-        method=connection.scope["method"],  # type: ignore[typeddict-item]
-        target_uri=target_uri(settings, connection),
-        headers=dict(connection.headers.items()),
-        body=body,
-        resolve_key=lambda kid: by_kid[kid].jwk if kid in by_kid else None,
-        nonces=app_state.nonces,
-        nonce_scope=f"sig:{partner.id}",
+    partner, keys = await _caller(app_state, token.partner_id)
+    decision = await app_state.limits.take(
+        f"partner:{partner.id}", partner.rate_limit_per_second, partner.rate_limit_burst
     )
+    if not decision.allowed:
+        raise TooManyRequests("Rate limit exceeded; slow down.", headers=decision.headers())
+
+    def verify(keys: list[PartnerKey]) -> Awaitable[VerifiedSignature]:
+        by_kid = {k.kid: k for k in keys if _usable(k)}
+        return verify_request(
+            method=connection.scope["method"],  # type: ignore[typeddict-item]
+            target_uri=target_uri(settings, connection),
+            headers=dict(connection.headers.items()),
+            body=body,
+            resolve_key=lambda kid: by_kid[kid].jwk if kid in by_kid else None,
+            nonces=app_state.nonces,
+            nonce_scope=f"sig:{partner.id}",
+        )
+
+    try:
+        signature = await verify(keys)
+    except SignatureKeyUnknown:
+        # A key registered since the entry was cached (through another replica): read afresh.
+        # The key check comes before the nonce is spent, so verifying again is safe.
+        partner, keys = await _caller(app_state, token.partner_id, fresh=True)
+        signature = await verify(keys)
+    by_kid = {k.kid: k for k in keys}
+    sessions: async_sessionmaker[AsyncSession] = app_state.session_factory
     if by_kid[signature.key_id].first_used_at is None:
         async with sessions() as session:
             await _note_key_use(
                 session, await keys_of(session, partner.id, usable_only=True), signature.key_id
             )
 
-    connection.state.partner = PartnerContext(partner, token, signature)
+    connection.state.partner = PartnerContext(partner, token, signature, keys)
     structlog.contextvars.bind_contextvars(partner_id=partner.id)
     _pending.set(None)
     if connection.scope["method"] == "POST" and handler.opt.get("idempotent", True):  # type: ignore[typeddict-item]
@@ -139,7 +157,9 @@ async def partner_guard(
             connection.scope.get("query_string", b"").decode("latin-1"),
             body,
         )
-        reservation = await idempotency.begin(sessions, partner.id, key, print_)
+        reservation = await idempotency.begin(
+            sessions, app_state.autocommit_engine, partner.id, key, print_
+        )
         _pending.set((reservation, connection.state))
 
 

@@ -8,17 +8,18 @@ a TTL that outlives the window in which the value would be accepted at all.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+import functools
+from datetime import timedelta
 from typing import Any, Protocol
 
 import sqlalchemy as sa
 from redis.asyncio import Redis
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import col, delete
 
 from gateway.auth.models import UsedNonce
-from gateway.db import utcnow
+from gateway.db import UTCDateTime, autocommit, utcnow
 
 
 class NonceStore(Protocol):
@@ -29,46 +30,55 @@ class NonceStore(Protocol):
 class DatabaseNonceStore:
     """Nonces in the ``used_nonces`` table.
 
-    Each claim commits in its own short transaction rather than the request's: a nonce must stay
-    spent even when the request that presented it fails later, or that request could be replayed.
+    Each claim is one statement on an autocommit connection, never part of the request's
+    transaction: a nonce must stay spent even when the request that presented it fails later, or
+    that request could be replayed. No BEGIN/COMMIT round trips either (the front door's hot path,
+    docs/performance.md).
     """
 
-    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
-        self._sessions = sessions
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = autocommit(engine)
 
     async def claim(self, scope: str, nonce: str, ttl_seconds: int) -> bool:
         now = utcnow()
-        expires_at = now + timedelta(seconds=ttl_seconds)
-        async with self._sessions.begin() as session:
-            dialect = session.get_bind().dialect.name
-            stmt = _claim_statement(dialect, scope, nonce, now, expires_at)
-            claimed = (await session.execute(stmt)).first()
-        return claimed is not None
+        values = {
+            "scope": scope,
+            "nonce": nonce,
+            "now": now,
+            "expires_at": now + timedelta(seconds=ttl_seconds),
+        }
+        async with self._engine.connect() as conn:
+            stmt = _claim_statement(conn.dialect.name)
+            return (await conn.execute(stmt, values)).first() is not None
 
     async def purge_expired(self) -> int:
         """Delete expired rows (housekeeping only: :meth:`claim` already reuses them)."""
-        async with self._sessions.begin() as session:
-            result = await session.execute(
+        async with self._engine.connect() as conn:
+            result = await conn.execute(
                 delete(UsedNonce).where(col(UsedNonce.expires_at) <= utcnow())
             )
-        return int(result.rowcount)  # type: ignore[attr-defined]
+        return int(result.rowcount)
 
 
-def _claim_statement(
-    dialect: str, scope: str, nonce: str, now: datetime, expires_at: datetime
-) -> sa.Insert:
+@functools.cache
+def _claim_statement(dialect: str) -> sa.Insert:
     """``INSERT … ON CONFLICT DO UPDATE … WHERE expired RETURNING``, one atomic statement.
 
     A row is returned when the nonce was new or its earlier use had expired; a live row makes the
     conflict a no-op and nothing is returned. A concurrent twin waits on the primary key (or
-    SQLite's writer lock) and then sees the first claim's live row.
+    SQLite's writer lock) and then sees the first claim's live row. Built once per dialect, with
+    bound parameters: building it per call cost as much as running it (docs/performance.md).
     """
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    stmt = insert(UsedNonce).values(scope=scope, nonce=nonce, expires_at=expires_at)
+    stmt = insert(UsedNonce).values(
+        scope=sa.bindparam("scope"),
+        nonce=sa.bindparam("nonce"),
+        expires_at=sa.bindparam("expires_at", type_=UTCDateTime()),
+    )
     return stmt.on_conflict_do_update(
         index_elements=[col(UsedNonce.scope), col(UsedNonce.nonce)],
         set_={"expires_at": stmt.excluded.expires_at},
-        where=col(UsedNonce.expires_at) <= now,
+        where=col(UsedNonce.expires_at) <= sa.bindparam("now", type_=UTCDateTime()),
     ).returning(col(UsedNonce.nonce))
 
 

@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlmodel import col, select
 
 from gateway.db import utcnow
@@ -78,37 +78,45 @@ def fingerprint(method: str, path: str, query: str, body: bytes) -> str:
     return digest.hexdigest()
 
 
+_RESERVE = sa.insert(IdempotencyRecord)
+
+
 async def begin(
-    sessions: async_sessionmaker[AsyncSession], partner_id: str, key: str, print_: str
+    sessions: async_sessionmaker[AsyncSession],
+    autocommit_engine: AsyncEngine,
+    partner_id: str,
+    key: str,
+    print_: str,
 ) -> Reservation:
-    """Reserve ``key`` for this request, or raise replay / reuse / in-flight outcomes."""
+    """Reserve ``key`` for this request, or raise replay / reuse / in-flight outcomes.
+
+    The reservation is one INSERT on an autocommit connection (the common case, on every signed
+    POST); only a key already on record takes the session path below.
+    """
     for _ in range(3):
         now = utcnow()
+        lease_until = now + LEASE
+        record_id = new_id("idk")
+        try:
+            async with autocommit_engine.connect() as conn:
+                await conn.execute(
+                    _RESERVE,
+                    {
+                        "id": record_id,
+                        "partner_id": partner_id,
+                        "key": key,
+                        "fingerprint": print_,
+                        "status": "in_flight",
+                        "locked_until": lease_until,
+                        "created_at": now,
+                        "expires_at": now + RETENTION,
+                    },
+                )
+        except IntegrityError:
+            pass
+        else:
+            return Reservation(record_id, lease_until)
         async with sessions() as session:
-            lease_until = now + LEASE
-            session.add(
-                IdempotencyRecord(
-                    id=new_id("idk"),
-                    partner_id=partner_id,
-                    key=key,
-                    fingerprint=print_,
-                    status="in_flight",
-                    locked_until=lease_until,
-                    expires_at=now + RETENTION,
-                )
-            )
-            try:
-                await session.commit()
-            except IntegrityError:
-                await session.rollback()
-            else:
-                record = await session.scalar(
-                    select(IdempotencyRecord.id).where(
-                        col(IdempotencyRecord.partner_id) == partner_id,
-                        col(IdempotencyRecord.key) == key,
-                    )
-                )
-                return Reservation(str(record), lease_until)
             existing = await session.scalar(
                 select(IdempotencyRecord).where(
                     col(IdempotencyRecord.partner_id) == partner_id,

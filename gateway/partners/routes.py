@@ -264,8 +264,8 @@ async def rotate_secret(
 
 
 @get("/partners/me", tags=["partners"], summary="The calling partner")
-async def me(partner: CurrentPartner, db_session: DbSession, vault: Vault) -> PartnerRead:
-    return partner_read(partner.partner, await service.keys_of(db_session, partner.id), vault)
+async def me(partner: CurrentPartner, vault: Vault) -> PartnerRead:
+    return partner_read(partner.partner, partner.keys, vault)
 
 
 @put(

@@ -7,7 +7,7 @@ from datetime import timedelta
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlmodel import col, select
 from sqlmodel.sql.expression import SelectOfScalar
 
@@ -322,6 +322,39 @@ async def rotate_secret(
     )
     await session.flush()
     return secret
+
+
+_PARTNERS: sa.Table = Partner.__table__  # type: ignore[attr-defined]
+_KEYS: sa.Table = PartnerKey.__table__  # type: ignore[attr-defined]
+# Built once: the front door runs it on every signed call (SQLAlchemy caches its compiled form).
+_CALLER = (
+    sa.select(_PARTNERS, _KEYS)
+    .select_from(sa.outerjoin(_PARTNERS, _KEYS, _KEYS.c.partner_id == _PARTNERS.c.id))
+    .where(_PARTNERS.c.id == sa.bindparam("partner_id"))
+    .order_by(_KEYS.c.created_at)
+)
+
+
+async def load_caller(
+    connection: AsyncConnection, partner_id: str
+) -> tuple[Partner, list[PartnerKey]] | None:
+    """The partner and all its keys in one round trip, on SQLAlchemy Core.
+
+    The front door runs this on every signed call, where ORM loading through a session cost
+    several times as much (docs/performance.md). The objects come back detached, like those of a
+    closed session, and are only read.
+    """
+    rows = (await connection.execute(_CALLER, {"partner_id": partner_id})).all()
+    if not rows:
+        return None
+    width = len(_PARTNERS.columns)
+    partner = Partner(**dict(zip(_PARTNERS.columns.keys(), rows[0][:width], strict=True)))
+    keys = [
+        PartnerKey(**dict(zip(_KEYS.columns.keys(), row[width:], strict=True)))
+        for row in rows
+        if row[width] is not None
+    ]
+    return partner, keys
 
 
 async def keys_of(

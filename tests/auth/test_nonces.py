@@ -42,7 +42,7 @@ async def _expiry(sessions: Sessions, nonce: str) -> timedelta:
 
 
 async def test_first_claim_wins_per_scope(sessions: Sessions) -> None:
-    store = DatabaseNonceStore(sessions)
+    store = DatabaseNonceStore(sessions.kw["bind"])
 
     assert await store.claim("sig:ptn_a", "n-1", TTL)
     assert not await store.claim("sig:ptn_a", "n-1", TTL)
@@ -51,14 +51,14 @@ async def test_first_claim_wins_per_scope(sessions: Sessions) -> None:
 
 
 async def test_a_claim_is_committed_for_other_replicas(sessions: Sessions) -> None:
-    assert await DatabaseNonceStore(sessions).claim("s", "n-1", TTL)
+    assert await DatabaseNonceStore(sessions.kw["bind"]).claim("s", "n-1", TTL)
 
-    assert not await DatabaseNonceStore(sessions).claim("s", "n-1", TTL)
+    assert not await DatabaseNonceStore(sessions.kw["bind"]).claim("s", "n-1", TTL)
     assert timedelta(seconds=TTL - 5) < await _expiry(sessions, "n-1") <= timedelta(seconds=TTL)
 
 
 async def test_concurrent_claims_have_one_winner(sessions: Sessions) -> None:
-    store = DatabaseNonceStore(sessions)
+    store = DatabaseNonceStore(sessions.kw["bind"])
 
     results = await asyncio.gather(*(store.claim("s", "race", TTL) for _ in range(10)))
 
@@ -67,7 +67,7 @@ async def test_concurrent_claims_have_one_winner(sessions: Sessions) -> None:
 
 async def test_an_expired_use_frees_the_nonce_once(sessions: Sessions) -> None:
     await _add_rows(sessions, ("old", timedelta(seconds=-1)))
-    store = DatabaseNonceStore(sessions)
+    store = DatabaseNonceStore(sessions.kw["bind"])
 
     results = await asyncio.gather(*(store.claim("s", "old", TTL) for _ in range(5)))
 
@@ -83,7 +83,7 @@ async def test_purge_deletes_only_expired_rows(sessions: Sessions) -> None:
         ("gone-2", timedelta(hours=-1)),
         ("live", timedelta(seconds=TTL)),
     )
-    store = DatabaseNonceStore(sessions)
+    store = DatabaseNonceStore(sessions.kw["bind"])
 
     assert await store.purge_expired() == 2
     assert await store.purge_expired() == 0

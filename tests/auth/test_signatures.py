@@ -473,8 +473,8 @@ async def test_a_replay_to_another_replica_is_refused(
 ) -> None:
     headers = signed()
 
-    await verify(headers, nonces=DatabaseNonceStore(sessions))
-    await rejected("signature_replayed", headers, nonces=DatabaseNonceStore(sessions))
+    await verify(headers, nonces=DatabaseNonceStore(sessions.kw["bind"]))
+    await rejected("signature_replayed", headers, nonces=DatabaseNonceStore(sessions.kw["bind"]))
 
 
 # --- keys ------------------------------------------------------------------------------------

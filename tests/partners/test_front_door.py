@@ -165,6 +165,7 @@ async def test_idempotency_in_flight_and_failure_release(
     api: Any, staff: StaffFactory, sessions: Any
 ) -> None:
     partner = await onboard(api, staff)
+    await partner.fetch_token()  # so both calls below go straight to the endpoint
     slow, racing = await asyncio.gather(
         partner.call("POST", "/v1/test/orders", {"amount": 5, "slow": True}, idempotency_key="k-2"),
         _after(
@@ -175,7 +176,10 @@ async def test_idempotency_in_flight_and_failure_release(
         ),
     )
     assert slow.status_code == 201
-    assert (racing.status_code, racing.json()["code"]) == (409, "idempotency_key_in_use")
+    assert (racing.status_code, racing.json().get("code")) == (409, "idempotency_key_in_use"), (
+        racing.headers,
+        racing.text,
+    )
 
     failed = await partner.call(
         "POST", "/v1/test/orders", {"amount": 5, "fail": True}, idempotency_key="k-3"
