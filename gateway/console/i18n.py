@@ -117,6 +117,9 @@ LABELS = {
     "draft": N_("Draft"),
     "shadow": N_("Shadow"),
     "published": N_("Published"),
+    "account_opening": N_("Account opening"),
+    "transaction": N_("Transaction"),
+    "release": N_("Release"),
 }
 
 # What a person should read for an error code the services raise; others show their detail.
@@ -124,6 +127,9 @@ ERROR_MESSAGES = {
     "four_eyes_violation": N_(
         "You reviewed this application, so a different checker must approve or reject it "
         "(four-eyes rule)."
+    ),
+    "rule_four_eyes": N_(
+        "You wrote this version, so a different risk lead must publish it (four-eyes rule)."
     ),
     "state_conflict": N_(
         "This record has changed since the page was shown; reload it to see its current state."
