@@ -120,6 +120,8 @@ LABELS = {
     "account_opening": N_("Account opening"),
     "transaction": N_("Transaction"),
     "release": N_("Release"),
+    "week": N_("Week"),
+    "month": N_("Month"),
 }
 
 # What a person should read for an error code the services raise; others show their detail.
