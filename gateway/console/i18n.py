@@ -145,5 +145,11 @@ ERROR_MESSAGES = {
     ),
     "invalid_credentials": N_("The username or password is wrong."),
     "rate_limited": N_("Too many attempts. Wait a few minutes and try again."),
+    "oidc_failed": N_("Single sign-on could not be completed. Start again from this page."),
+    "oidc_unavailable": N_("The single sign-on service cannot be reached. Try again later."),
+    "oidc_unknown_subject": N_(
+        "Your single sign-on account is not linked to a console account. "
+        "Ask an administrator to link it."
+    ),
     "internal_error": N_("Something went wrong on our side. Quote the request id to support."),
 }
