@@ -17,13 +17,14 @@ from __future__ import annotations
 
 import hmac
 import time
+import warnings
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
 import msgspec
 from authlib.common.security import generate_token
-from authlib.integrations.httpx_client import AsyncOAuth2Client
+from authlib.deprecate import AuthlibDeprecationWarning
 from authlib.oauth2 import OAuth2Error
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
@@ -34,6 +35,12 @@ from joserfc.jwt import JWTClaimsRegistry
 
 from gateway.errors import GatewayError
 from gateway.settings import Settings
+
+with warnings.catch_warnings():
+    # Authlib 1.9 deprecates its httpx integration in favour of httpx2, which is not released for
+    # our stack (see pyproject's filterwarnings); the server should not print that at start-up.
+    warnings.filterwarnings("ignore", "The httpx module", AuthlibDeprecationWarning)
+    from authlib.integrations.httpx_client import AsyncOAuth2Client
 
 FLOW_COOKIE = "console_oidc"
 FLOW_SECONDS = 600  # time to finish signing in at the provider
