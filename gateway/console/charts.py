@@ -49,6 +49,9 @@ class HeatMap:
     columns: list[tuple[str, int]]  # a stage's title and the x of its column
     width: int
     height: int
+    cell_w: int = CELL_W
+    cell_h: int = CELL_H
+    label_w: int = COHORT_LABEL
 
 
 def heat_fill(rate: float | None) -> str:
@@ -102,6 +105,8 @@ class StackedBars:
     width: int
     height: int
     base: int  # y of the axis
+    bar_w: int = BAR_W
+    axis_w: int = AXIS_W
 
 
 def acquisition_chart(rows: list[AcquisitionRow]) -> StackedBars:

@@ -19,8 +19,10 @@ from litestar.params import FromPath
 from litestar.response import Redirect, Template
 from msgspec import UNSET
 
-from gateway.console.forms import form_as, form_field
-from gateway.console.pages import CHINA_TIME, RISK_RULES, guard, page
+from gateway import clock
+from gateway.clock import SHANGHAI, business_date_of
+from gateway.console.forms import CSRF_FIELD, form_as, form_field
+from gateway.console.pages import RISK_RULES, guard, page
 from gateway.deps import DbSession, Staff
 from gateway.errors import (
     BusinessRuleViolation,
@@ -103,7 +105,7 @@ def _refusal(error: GatewayError | None) -> dict[str, Any] | None:
 async def _typed(request: Request[Any, Any, Any]) -> dict[str, Any]:
     """What the person typed, to show again when the draft is refused."""
     form = await request.form()
-    return {k: v for k, v in form.items() if k != "_csrf_token"}
+    return {k: v for k, v in form.items() if k != CSRF_FIELD}
 
 
 @post("/risk/rules", dependencies=guard(*WORKERS))
@@ -148,7 +150,7 @@ async def _detail_page(
     [read] = await views.rules_read(db_session, rule_id)
     latest = versions[-1]
     pending = latest.status in PENDING
-    today = datetime.now(CHINA_TIME).date()
+    today = business_date_of(clock.now())
     return page(
         "risk/rule.html",
         staff,
@@ -228,8 +230,8 @@ async def backtest_rule(
     last = _day("to", await form_field(request, "to"))
     if last < first:
         raise BusinessRuleViolation("'to' must not be before 'from'.", code="window_invalid")
-    since = datetime.combine(first, time(), CHINA_TIME)
-    until = datetime.combine(last + timedelta(days=1), time(), CHINA_TIME)
+    since = datetime.combine(first, time(), SHANGHAI)
+    until = datetime.combine(last + timedelta(days=1), time(), SHANGHAI)
     versions = await ruleset.versions(db_session, rule_id)
     candidate = versions[-1]
     result = await backtest.run(db_session, candidate, since, until)
