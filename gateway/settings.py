@@ -76,6 +76,14 @@ class Settings(BaseSettings):
     login_max_failures: int = 5
     login_lockout_seconds: int = 300
 
+    # Console single sign-on (OpenID Connect, authorization code + PKCE); on when all three of
+    # issuer, client id and client secret are set. The redirect defaults to the public URL's
+    # ``/console/login/oidc/callback``, which is what the identity provider must allow.
+    oidc_issuer: str | None = None
+    oidc_client_id: str | None = None
+    oidc_client_secret: str | None = None
+    oidc_redirect_url: str | None = None
+
     ssrf_allowlist: list[str] = Field(default_factory=list)
 
     @model_validator(mode="after")
@@ -95,6 +103,16 @@ class Settings(BaseSettings):
     @property
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
+
+    @property
+    def oidc_enabled(self) -> bool:
+        return bool(self.oidc_issuer and self.oidc_client_id and self.oidc_client_secret)
+
+    @property
+    def oidc_redirect(self) -> str:
+        return (
+            self.oidc_redirect_url or self.public_url.rstrip("/") + "/console/login/oidc/callback"
+        )
 
     @property
     def is_production(self) -> bool:

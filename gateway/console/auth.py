@@ -1,13 +1,17 @@
-"""Signing in and out of the console, the language switch and the landing page."""
+"""Signing in and out of the console (a local password, or single sign-on when configured), the
+language switch and the landing page."""
 
 from __future__ import annotations
 
 from typing import Annotated, Any
 
+import structlog
 from litestar import Request, Response, get, post
-from litestar.params import QueryParameter
+from litestar.params import FromQuery, QueryParameter
 from litestar.response import Redirect, Template
 
+from gateway import audit
+from gateway.console import oidc
 from gateway.console.forms import form_field
 from gateway.console.i18n import LANG_COOKIE, LOCALES
 from gateway.console.pages import guard, page, sections_for
@@ -19,10 +23,13 @@ from gateway.console.session import (
     session_cookie,
 )
 from gateway.deps import AppSettings, DbSession, Staff
-from gateway.errors import TooManyRequests
-from gateway.staff.service import InvalidCredentials, authenticate, issue_token
+from gateway.errors import NotFound, TooManyRequests
+from gateway.settings import Settings
+from gateway.staff.service import InvalidCredentials, authenticate, by_oidc_subject, issue_token
 
+log = structlog.get_logger(__name__)
 HOME = PREFIX + "/"
+UNKNOWN_SUBJECT = "oidc_unknown_subject"
 
 
 def local_target(value: str | None) -> str:
@@ -32,11 +39,34 @@ def local_target(value: str | None) -> str:
     return HOME
 
 
+def login_page(
+    settings: Settings,
+    target: str,
+    *,
+    status_code: int = 200,
+    error: str | None = None,
+    username: str = "",
+    cookies: list[Any] | None = None,
+) -> Template:
+    template = page(
+        "login.html",
+        None,
+        status_code=status_code,
+        next=target,
+        error=error,
+        username=username,
+        sso=settings.oidc_enabled,
+    )
+    template.cookies = [*template.cookies, *(cookies or [])]
+    return template
+
+
 @get("/login")
 async def login_form(
+    settings: AppSettings,
     next_: Annotated[str | None, QueryParameter(name="next")] = None,
 ) -> Template:
-    return page("login.html", None, next=local_target(next_), error=None, username="")
+    return login_page(settings, local_target(next_))
 
 
 @post("/login")
@@ -54,16 +84,80 @@ async def login(
             await form_field(request, "password"),
         )
     except (InvalidCredentials, TooManyRequests) as e:
-        return page(
-            "login.html",
-            None,
-            status_code=e.status,
-            next=target,
-            error=e.code,
-            username=username,
-        )
+        return login_page(settings, target, status_code=e.status, error=e.code, username=username)
     cookie = session_cookie(settings, issue_token(settings, user))
     return Redirect(target, status_code=303, cookies=[cookie])
+
+
+@get("/login/oidc")
+async def sso_start(
+    settings: AppSettings,
+    next_: Annotated[str | None, QueryParameter(name="next")] = None,
+) -> Response[Any]:
+    """Send the browser to the identity provider, remembering this flow in a sealed cookie."""
+    if not settings.oidc_enabled:
+        raise NotFound("Single sign-on is not configured.")
+    flow = oidc.new_flow(local_target(next_))
+    try:
+        url = await oidc.authorization_url(settings, flow)
+    except oidc.ProviderUnavailable as e:
+        log.warning("console.oidc_unavailable", detail=e.detail)
+        return login_page(settings, flow.next, status_code=e.status, error=e.code)
+    sealed = console_cookie(
+        settings, oidc.FLOW_COOKIE, oidc.seal(settings, flow), oidc.FLOW_SECONDS
+    )
+    return Redirect(url, status_code=303, cookies=[sealed])
+
+
+@get("/login/oidc/callback")
+async def sso_callback(
+    request: Request[Any, Any, Any],
+    db_session: DbSession,
+    settings: AppSettings,
+    state_: Annotated[str | None, QueryParameter(name="state")] = None,
+    code: FromQuery[str | None] = None,
+    error: FromQuery[str | None] = None,
+) -> Response[Any]:
+    """Finish single sign-on: a valid ID token whose subject is linked to an active account.
+
+    Answers that fail verification are logged, not audited: anyone can call this URL, and the
+    audit log is not for unauthenticated noise. A valid token for an unlinked subject is
+    audited, since the provider vouched for a real person who was turned away.
+    """
+    if not settings.oidc_enabled:
+        raise NotFound("Single sign-on is not configured.")
+    clear = console_cookie(settings, oidc.FLOW_COOKIE, "", 0)
+    target = HOME
+    try:
+        flow = oidc.unseal(settings, request.cookies.get(oidc.FLOW_COOKIE))
+        target = flow.next
+        if error:
+            raise oidc.SignOnFailed(f"The identity provider answered {error!r}.")
+        subject = await oidc.subject_of(settings, flow, state_, code)
+    except (oidc.SignOnFailed, oidc.ProviderUnavailable) as e:
+        log.warning("console.oidc_refused", code=e.code, detail=e.detail)
+        return login_page(settings, target, status_code=e.status, error=e.code, cookies=[clear])
+    user = await by_oidc_subject(db_session, subject)
+    if user is None:
+        audit.record(
+            db_session,
+            actor=f"oidc:{subject}",
+            action="staff.sign_in_refused",
+            subject_type="oidc_subject",
+            subject_id=subject,
+            after={"method": "oidc", "issuer": settings.oidc_issuer, "reason": UNKNOWN_SUBJECT},
+        )
+        return login_page(settings, target, status_code=403, error=UNKNOWN_SUBJECT, cookies=[clear])
+    audit.record(
+        db_session,
+        actor=f"staff:{user.username}",
+        action="staff.signed_in",
+        subject_type="staff_user",
+        subject_id=user.id,
+        after={"method": "oidc", "issuer": settings.oidc_issuer, "subject": subject},
+    )
+    session = session_cookie(settings, issue_token(settings, user))
+    return Redirect(target, status_code=303, cookies=[session, clear])
 
 
 @post("/logout")
@@ -90,4 +184,4 @@ async def home(staff: Staff) -> Response[Any]:
     return page("home.html", staff)
 
 
-ROUTES = [login_form, login, logout, switch_language, home]
+ROUTES = [login_form, login, sso_start, sso_callback, logout, switch_language, home]

@@ -14,13 +14,22 @@ CSRF_FIELD = "_csrf_token"  # checked by the CSRF middleware, not part of any sc
 
 
 async def form_as(
-    request: Request[Any, Any, Any], schema: type[T], *, lists: tuple[str, ...] = ()
+    request: Request[Any, Any, Any],
+    schema: type[T],
+    *,
+    lists: tuple[str, ...] = (),
+    numbers: tuple[str, ...] = (),
 ) -> T:
-    """``lists`` names fields sent once per value (a group of checkboxes), read as lists."""
+    """``lists`` names fields sent once per value (a group of checkboxes), read as lists;
+    ``numbers`` names number inputs, whose text is read as an integer."""
     form = await request.form()
     fields: dict[str, Any] = {key: form.get(key) for key in form if key != CSRF_FIELD}
     for key in lists:
         fields[key] = form.getall(key) if key in form else []
+    for key in numbers:
+        value = fields.get(key)
+        if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+            fields[key] = int(value)
     try:
         return msgspec.convert(fields, schema)
     except msgspec.ValidationError as e:

@@ -117,6 +117,11 @@ LABELS = {
     "draft": N_("Draft"),
     "shadow": N_("Shadow"),
     "published": N_("Published"),
+    "account_opening": N_("Account opening"),
+    "transaction": N_("Transaction"),
+    "release": N_("Release"),
+    "week": N_("Week"),
+    "month": N_("Month"),
 }
 
 # What a person should read for an error code the services raise; others show their detail.
@@ -124,6 +129,9 @@ ERROR_MESSAGES = {
     "four_eyes_violation": N_(
         "You reviewed this application, so a different checker must approve or reject it "
         "(four-eyes rule)."
+    ),
+    "rule_four_eyes": N_(
+        "You wrote this version, so a different risk lead must publish it (four-eyes rule)."
     ),
     "state_conflict": N_(
         "This record has changed since the page was shown; reload it to see its current state."
@@ -137,5 +145,11 @@ ERROR_MESSAGES = {
     ),
     "invalid_credentials": N_("The username or password is wrong."),
     "rate_limited": N_("Too many attempts. Wait a few minutes and try again."),
+    "oidc_failed": N_("Single sign-on could not be completed. Start again from this page."),
+    "oidc_unavailable": N_("The single sign-on service cannot be reached. Try again later."),
+    "oidc_unknown_subject": N_(
+        "Your single sign-on account is not linked to a console account. "
+        "Ask an administrator to link it."
+    ),
     "internal_error": N_("Something went wrong on our side. Quote the request id to support."),
 }

@@ -1,5 +1,5 @@
 """The risk team's console: the case queue, take-next, a case with its evidence, decisions with
-actions, and the rules with their hits and precision. Every action goes through the same service
+actions (the rules are worked in ``rules.py``). Every action goes through the same service
 as the admin API (``gateway.risk.cases``), so it is checked and audited the same way."""
 
 from __future__ import annotations
@@ -12,10 +12,10 @@ from litestar.response import Redirect, Template
 from sqlmodel import col
 
 from gateway.console.forms import form_as
-from gateway.console.pages import PAGE_SIZE, RISK_CASES, RISK_RULES, guard, is_htmx, page
+from gateway.console.pages import PAGE_SIZE, RISK_CASES, guard, is_htmx, page
 from gateway.deps import DbSession, Staff
 from gateway.pagination import paginate
-from gateway.risk import cases, ruleset, views
+from gateway.risk import cases, views
 from gateway.risk.models import CaseStatus, RiskCase
 from gateway.risk.schemas import DecideCreate
 from gateway.staff.models import Role
@@ -98,10 +98,4 @@ async def decide(
     return Redirect(f"{RISK_CASES.path}/{case_id}", status_code=303)
 
 
-@get("/risk/rules", dependencies=RISK_RULES.guard())
-async def rule_list(db_session: DbSession, staff: Staff) -> Template:
-    await ruleset.ensure_defaults(db_session)
-    return page("risk/rules.html", staff, rules=await views.rules_read(db_session))
-
-
-ROUTES = [case_list, take_next, case_detail, assign_to_me, decide, rule_list]
+ROUTES = [case_list, take_next, case_detail, assign_to_me, decide]

@@ -11,7 +11,7 @@ from litestar.middleware.csrf import CSRFMiddleware
 from litestar.static_files import create_static_files_router
 from litestar.types import PathType
 
-from gateway.console import applications, audit, auth, channels, partners, risk, settlement
+from gateway.console import applications, audit, auth, channels, partners, risk, rules, settlement
 from gateway.console.errors import render_error
 from gateway.console.pages import HTMX_DIST, template_config
 from gateway.console.session import PREFIX, csrf_config
@@ -31,6 +31,7 @@ def routes(settings: Settings) -> list[Any]:
             *applications.ROUTES,
             *partners.ROUTES,
             *risk.ROUTES,
+            *rules.ROUTES,
             *settlement.ROUTES,
             *channels.ROUTES,
             *audit.ROUTES,

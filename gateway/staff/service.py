@@ -147,6 +147,12 @@ async def authenticate(
     return user
 
 
+async def by_oidc_subject(session: AsyncSession, subject: str) -> StaffUser | None:
+    """The active staff account an identity provider's subject is linked to, if any."""
+    user = await session.scalar(select(StaffUser).where(col(StaffUser.oidc_subject) == subject))
+    return user if user is not None and user.active else None
+
+
 async def usernames(session: AsyncSession, user_ids: Iterable[str | None]) -> dict[str, str]:
     """Who a recorded user id is, for pages that show who reviewed or decided something."""
     wanted = {i for i in user_ids if i}

@@ -86,3 +86,81 @@ async def test_funnel_table_and_chart_by_grouping_and_dates(
     async with Visitor(app) as ana:
         await ana.sign_in("ana-chan")
         assert (await ana.get(DASHBOARD)).status_code == 403
+
+
+def _cells(html: str) -> dict[tuple[str, str], tuple[int, str]]:
+    found = re.findall(
+        r'data-cohort="([^"]+)" data-stage="([^"]+)" data-count="(\d+)" data-rate="([^"]*)"', html
+    )
+    return {(cohort, stage): (int(count), rate) for cohort, stage, count, rate in found}
+
+
+def _segments(html: str) -> dict[tuple[str, str], tuple[int, int]]:
+    found = re.findall(
+        r'height="(\d+)" fill="[^"]+" data-period="([^"]+)" data-key="([^"]*)" '
+        r'data-value="(\d+)"',
+        html,
+    )
+    return {(period, key): (int(value), int(h)) for h, period, key, value in found}
+
+
+async def test_cohort_heat_map_and_acquisition_chart_with_their_csv(
+    app: Litestar,
+    staff: StaffFactory,
+    population: Any,  # noqa: F811
+) -> None:
+    _, pa, pb, pc = population
+    await staff.create("cm-charts", "channel_manager")
+    async with Visitor(app) as cm:
+        await cm.sign_in("cm-charts")
+        page = await cm.get(DASHBOARD)
+        assert "按开户月份的客户群" in page.text and "获客趋势" in page.text
+        # June 2026: 11 opened, 10 activated, 7 effective, 2 retained 30 days, 1 retained 90
+        assert _cells(page.text) == {
+            ("2026-06", "activated"): (10, "0.9091"),
+            ("2026-06", "effective"): (7, "0.6364"),
+            ("2026-06", "retained_30d"): (2, "0.1818"),
+            ("2026-06", "retained_90d"): (1, "0.0909"),
+        }
+        assert "90.9%" in page.text and "9.1%" in page.text and "2026-06 · 开户 11 人" in page.text
+        # week of 1 June: three openings at each partner; week of 8 June: two at A
+        segments = _segments(page.text)
+        assert segments == {
+            ("2026-06-01", pa.partner_id): (3, 67),
+            ("2026-06-01", pb.partner_id): (3, 67),
+            ("2026-06-01", pc.partner_id): (3, 67),
+            ("2026-06-08", pa.partner_id): (2, 44),
+        }
+        assert re.search(r'data-total="2026-06-01">9<', page.text)
+        assert re.search(r'data-total="2026-06-08">2<', page.text)
+
+        # one bar for June stacked by sub-channel: its 11 openings fill the plot's 200 px
+        by_month = await cm.get(f"{DASHBOARD}?group_by=sub_channel&period=month")
+        assert _segments(by_month.text) == {
+            ("2026-06", "c1"): (3, 55),
+            ("2026-06", "c2"): (2, 36),
+            ("2026-06", "m1"): (3, 55),
+            ("2026-06", "s1"): (3, 55),
+        }
+        week = _cells((await cm.get(f"{DASHBOARD}?from=2026-06-08&to=2026-06-14")).text)
+        assert week[("2026-06", "activated")] == (1, "0.5")
+        assert (await cm.get(f"{DASHBOARD}?period=day")).status_code == 422
+
+        cohorts = await cm.get(f"{DASHBOARD}/cohorts.csv?from=&to=")
+        assert cohorts.headers["content-type"].startswith("text/csv")
+        lines = cohorts.text.strip().splitlines()
+        assert lines[0].startswith("cohort,opened,activated,effective")
+        assert lines[1].startswith("2026-06,11,10,7,2,1,")
+        acquired = await cm.get(f"{DASHBOARD}/acquisition.csv?group_by=partner&period=week")
+        assert acquired.text.strip().splitlines() == [
+            "period,key,opened",
+            *sorted(f"2026-06-01,{p.partner_id},3" for p in (pa, pb, pc)),
+            f"2026-06-08,{pa.partner_id},2",
+        ]
+        assert 'href="/console/channels/acquisition.csv?group_by=partner&amp;period=week' in (
+            page.text
+        )
+    async with Visitor(app) as outsider:
+        await staff.create("ana-charts", "risk_analyst")
+        await outsider.sign_in("ana-charts")
+        assert (await outsider.get(f"{DASHBOARD}/cohorts.csv")).status_code == 403

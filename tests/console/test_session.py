@@ -137,3 +137,11 @@ async def test_navigation_and_pages_follow_roles(app: Litestar, staff: StaffFact
         assert 'href="/console/reconciliation"' in settlements.text
         assert 'href="/console/applications"' not in settlements.text
         assert (await fin.get("/console/audit")).status_code == 403
+
+
+async def test_no_single_sign_on_unless_configured(app: Litestar, client: Any) -> None:
+    async with Visitor(app) as visitor:
+        login = await visitor.get("/console/login")
+        assert 'id="sso"' not in login.text and "/console/login/oidc" not in login.text
+        assert (await visitor.get("/console/login/oidc")).status_code == 404
+        assert (await visitor.get("/console/login/oidc/callback?code=x&state=y")).status_code == 404

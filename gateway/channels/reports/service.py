@@ -300,3 +300,44 @@ async def conversions(
         steps = [rate(counts[i + 1], counts[i]) for i in range(5)]
         out.append(ConversionRow(r.key, *counts, *steps))
     return out
+
+
+ACQUISITION_FIELDS = ("period", "key", "opened")
+
+
+@dataclass(frozen=True, slots=True)
+class AcquisitionRow:
+    period: str  # the week's Monday or the month, as in the cohort report
+    key: str | None
+    opened: int
+
+    def values(self) -> list[Any]:
+        return [getattr(self, name) for name in ACQUISITION_FIELDS]
+
+
+async def acquisition(
+    session: AsyncSession,
+    group_by: GroupBy,
+    period: Period,
+    *,
+    partner_id: str | None = None,
+    date_from: date | None = None,
+    date_to: date | None = None,
+) -> list[AcquisitionRow]:
+    """Openings per week (or month) of opening and per channel: acquisition over time."""
+    bucket = col(M.cohort_week) if period is Period.WEEK else col(M.cohort_month)
+    key = _KEYS[group_by]
+    stmt: Any = (
+        sa.select(bucket.label("period"), key.label("key"), sa.func.count().label("opened"))
+        .where(*_filters(partner_id, date_from, date_to))
+        .group_by(bucket, key)
+        .order_by(bucket, key)
+    )
+    return [
+        AcquisitionRow(
+            r.period.isoformat() if isinstance(r.period, date) else str(r.period),
+            r.key,
+            int(r.opened),
+        )
+        for r in (await session.execute(stmt)).all()
+    ]
