@@ -228,7 +228,14 @@ def users() -> None:
 @click.argument("username")
 @click.option("--role", "roles", multiple=True, required=True, help="Repeat for several roles.")
 @click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True)
-def users_add(username: str, roles: tuple[str, ...], password: str) -> None:
+@click.option(
+    "--oidc-subject",
+    default=None,
+    help="The identity provider's `sub` for this person: console single sign-on (ADR 0018).",
+)
+def users_add(
+    username: str, roles: tuple[str, ...], password: str, oidc_subject: str | None
+) -> None:
     """Create a local staff account."""
     from gateway.staff.service import add_user  # noqa: PLC0415
 
@@ -238,7 +245,9 @@ def users_add(username: str, roles: tuple[str, ...], password: str) -> None:
         engine = create_engine(settings)
         try:
             async with session_factory(engine)() as session:
-                user = await add_user(session, username, list(roles), password)
+                user = await add_user(
+                    session, username, list(roles), password, oidc_subject=oidc_subject
+                )
                 await session.commit()
                 return user.id
         finally:

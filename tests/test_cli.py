@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 import pytest
 from click.testing import CliRunner
 
 from gateway.cli import main, render_openapi
+from gateway.db import create_engine, session_factory
 from gateway.settings import Settings
+from gateway.staff.service import by_oidc_subject
 
 
 @pytest.fixture
@@ -39,6 +42,23 @@ def test_users_add_creates_a_user_once(cli_env: dict[str, str]) -> None:
     again = runner.invoke(main, args, env=cli_env)
     assert again.exit_code == 1
     assert "already exists" in again.output
+
+
+def test_users_add_links_an_sso_subject(cli_env: dict[str, str], settings: Settings) -> None:
+    args = ["users", "add", "carol", "--role", "risk_analyst", "--password", "long-enough-pw"]
+    result = CliRunner().invoke(main, [*args, "--oidc-subject", "idp|carol"], env=cli_env)
+    assert result.exit_code == 0, result.output
+
+    async def subject() -> str | None:
+        engine = create_engine(settings)
+        try:
+            async with session_factory(engine)() as session:
+                user = await by_oidc_subject(session, "idp|carol")
+                return None if user is None else user.username
+        finally:
+            await engine.dispose()
+
+    assert asyncio.run(subject()) == "carol"
 
 
 def test_users_add_rejects_unknown_role_and_short_password(cli_env: dict[str, str]) -> None:

@@ -58,8 +58,14 @@ def parse_roles(values: list[str]) -> list[str]:
 
 
 async def add_user(
-    session: AsyncSession, username: str, roles: list[str], password: str
+    session: AsyncSession,
+    username: str,
+    roles: list[str],
+    password: str,
+    *,
+    oidc_subject: str | None = None,
 ) -> StaffUser:
+    """A local account; ``oidc_subject`` links it to the identity provider's user (ADR 0018)."""
     if len(password) < MIN_PASSWORD_LENGTH:
         raise ValidationFailed(
             errors=[
@@ -74,6 +80,7 @@ async def add_user(
         username=username,
         password_hash=_hasher.hash(password),
         roles=parse_roles(roles),
+        oidc_subject=oidc_subject,
     )
     session.add(user)
     audit.record(
@@ -82,7 +89,7 @@ async def add_user(
         action="staff.user_added",
         subject_type="staff_user",
         subject_id=user.id,
-        after={"username": username, "roles": user.roles},
+        after={"username": username, "roles": user.roles, "oidc_subject": oidc_subject},
     )
     await session.flush()
     return user
