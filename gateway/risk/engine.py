@@ -11,15 +11,17 @@ nothing written (its decision is logged by structlog only, ADR 0012).
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
+import sqlalchemy as sa
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlmodel import col, select
+from sqlmodel import SQLModel, col, select
 
 from gateway.db import utcnow
 from gateway.errors import BusinessRuleViolation
@@ -289,7 +291,8 @@ async def assess(session: AsyncSession, event_type: str, event: Mapping[str, Any
     ``context`` (``device_id``, ``ip``), ``phone_index``/``id_index`` (blind indexes, never raw
     values), and optionally ``occurred_at``.
     """
-    EventType(event_type)
+    if EventType(event_type) is EventType.ACCOUNT_OPENING:
+        return (await assess_opening_events(session, [event]))[0]
     version, rules = await ruleset.active(session, event_type)
     row = event_row(event_type, event)
     session.add(row)
@@ -301,25 +304,65 @@ async def assess(session: AsyncSession, event_type: str, event: Mapping[str, Any
 async def assess_opening_events(
     session: AsyncSession, events: Sequence[Mapping[str, Any]]
 ) -> list[Verdict]:
-    """Score the rows of one opening chunk in order; each row's features count the earlier
-    rows (they are logged first). The sub-channel baseline is read once per chunk."""
+    """Score the rows of one opening chunk in order; each row's features count the earlier rows.
+
+    Set-based, like the chunk itself (ADR 0013). A chunk's events carry no ``occurred_at`` and
+    are logged at one moment; their features come from a few grouped reads of the log plus the
+    chunk's earlier rows, and the rows no rule fires on (nearly all) get their ``allow``
+    decisions in one insert. A row a rule fires on, or on a suspended sub-channel, is decided on
+    its own, cases and hits included. Events that do carry times (replays, tests) are scored a
+    run of equal times at a time, in order.
+    """
     if not events:
         return []
     version, rules = await ruleset.active(session, EventType.ACCOUNT_OPENING)
     verdicts: list[Verdict] = []
-    baselines: dict[str, dict[str, float]] = {}
-    for event in events:
-        row = event_row(EventType.ACCOUNT_OPENING, event)
-        session.add(row)
-        await session.flush()
-        key = f"{row.partner_id}:{row.sub_channel}"
-        if key not in baselines:
-            baselines[key] = await features.channel_baseline(
-                session, row.partner_id, row.sub_channel, row.occurred_at
-            )
-        row.features = _jsonable(await features.compute(session, row, baselines[key]))
-        verdicts.append(await _decide(session, row, version, rules))
+    for at, run in itertools.groupby(events, key=lambda e: e.get("occurred_at")):
+        verdicts += await _assess_openings_at(session, at or utcnow(), list(run), version, rules)
     return verdicts
+
+
+async def _assess_openings_at(
+    session: AsyncSession,
+    at: datetime,
+    events: Sequence[Mapping[str, Any]],
+    version: int,
+    rules: Sequence[CompiledRule],
+) -> list[Verdict]:
+    rows = [event_row(EventType.ACCOUNT_OPENING, {**e, "occurred_at": at}) for e in events]
+    computed = await features.chunk_opening_features(session, rows, at)
+    for row, values in zip(rows, computed, strict=True):
+        row.features = _jsonable(values)
+    await session.execute(sa.insert(RiskEvent), [_columns(row) for row in rows])
+    suspended = {
+        (r.partner_id, r.sub_channel): await _suspended(session, r)
+        for r in {(r.partner_id, r.sub_channel): r for r in rows}.values()
+    }
+    program = compiled(rules)
+    verdicts: list[Verdict] = []
+    quiet: list[dict[str, Any]] = []
+    for row in rows:
+        fired = any(program.evaluate(cel_event(row), row.features))
+        if fired or suspended[(row.partner_id, row.sub_channel)]:
+            verdicts.append(await _decide(session, row, version, rules))
+            continue
+        decision = RiskDecision(
+            id=new_id("rdc"),
+            event_id=row.id,
+            event_type=row.event_type,
+            outcome=Outcome.ALLOW.value,
+            ruleset_version=version,
+        )
+        quiet.append(_columns(decision))
+        verdicts.append(Verdict(Outcome.ALLOW, row.id, decision.id, version))
+    if quiet:
+        await session.execute(sa.insert(RiskDecision), quiet)
+    return verdicts
+
+
+def _columns(obj: SQLModel) -> dict[str, Any]:
+    """A table row's column values, for a multi-row Core insert (no ORM bookkeeping)."""
+    return {c.key: getattr(obj, c.key) for c in obj.__table__.columns}  # type: ignore[attr-defined]
 
 
 async def attach_transaction(

@@ -11,7 +11,7 @@ history in days, which the rules use to stay silent for the first 7 days.
 from __future__ import annotations
 
 import statistics
-from collections.abc import Mapping
+from collections.abc import Sequence
 from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
@@ -98,16 +98,6 @@ async def _count(session: AsyncSession, *where: Any) -> int:
     )
 
 
-async def _distinct_ids(session: AsyncSession, column: Any, value: Any, at: datetime) -> int:
-    if not value:
-        return 0
-    stmt = select(sa.func.count(sa.distinct(col(RiskEvent.id_index)))).where(
-        *_within(column, value, at, MONTH),
-        col(RiskEvent.event_type) == EventType.ACCOUNT_OPENING.value,
-    )
-    return int(await session.scalar(stmt) or 0)
-
-
 def _hour_bucket(session: AsyncSession) -> Any:
     if session.get_bind().dialect.name == "postgresql":
         return sa.func.date_trunc("hour", col(RiskEvent.occurred_at))
@@ -161,30 +151,82 @@ async def channel_baseline(
     }
 
 
-async def opening_features(
-    session: AsyncSession, event: RiskEvent, baseline: Mapping[str, float] | None = None
-) -> dict[str, Any]:
-    at = event.occurred_at
-    channel = channel_of(event.partner_id, event.sub_channel)
-    recent = [col(RiskEvent.occurred_at) > at - HOUR, col(RiskEvent.occurred_at) <= at]
+async def _ids_by(
+    session: AsyncSession, column: Any, values: set[str], at: datetime
+) -> dict[str, set[str]]:
+    """The ID numbers (blind indexes) opened with each of ``values`` in the 30 days to ``at``."""
+    if not values:
+        return {}
+    found: dict[str, set[str]] = {}
+    rows = await session.execute(
+        select(column, col(RiskEvent.id_index))
+        .where(
+            column.in_(values),
+            col(RiskEvent.event_type) == EventType.ACCOUNT_OPENING.value,
+            col(RiskEvent.occurred_at) > at - MONTH,
+            col(RiskEvent.occurred_at) <= at,
+            col(RiskEvent.id_index).is_not(None),
+        )
+        .group_by(column, col(RiskEvent.id_index))
+    )
+    for value, id_index in rows.all():
+        found.setdefault(value, set()).add(id_index)
+    return found
+
+
+async def chunk_opening_features(
+    session: AsyncSession, rows: Sequence[RiskEvent], at: datetime
+) -> list[dict[str, Any]]:
+    """:func:`compute` for the opening rows of one chunk, all occurring at ``at``, before any
+    of them is logged: each row's features count the log plus the chunk's rows up to itself,
+    as if they had been logged and scored one by one, with a fixed number of queries."""
+    ids_by_phone = await _ids_by(
+        session, col(RiskEvent.phone_index), {r.phone_index for r in rows if r.phone_index}, at
+    )
+    ids_by_device = await _ids_by(
+        session, col(RiskEvent.device_id), {r.device_id for r in rows if r.device_id}, at
+    )
     opening = col(RiskEvent.event_type) == EventType.ACCOUNT_OPENING.value
-    return {
-        "phone_ids_30d": await _distinct_ids(
-            session, col(RiskEvent.phone_index), event.phone_index, at
-        ),
-        "device_ids_30d": await _distinct_ids(
-            session, col(RiskEvent.device_id), event.device_id, at
-        ),
-        "sub_channel_openings_1h": await _count(session, opening, *channel, *recent),
-        "partner_openings_1h": await _count(
-            session, opening, *_within(col(RiskEvent.partner_id), event.partner_id, at, HOUR)
-        ),
-        **(
-            baseline
-            if baseline is not None
-            else await channel_baseline(session, event.partner_id, event.sub_channel, at)
-        ),
-    }
+    recent = [col(RiskEvent.occurred_at) > at - HOUR, col(RiskEvent.occurred_at) <= at]
+    channel_counts: dict[tuple[str, str | None], int] = {}
+    partner_counts: dict[str, int] = {}
+    baselines: dict[tuple[str, str | None], dict[str, float]] = {}
+    out: list[dict[str, Any]] = []
+    for row in rows:
+        channel = (row.partner_id, row.sub_channel)
+        if channel not in channel_counts:
+            channel_counts[channel] = await _count(session, opening, *channel_of(*channel), *recent)
+            baselines[channel] = await channel_baseline(session, *channel, at)
+        if row.partner_id not in partner_counts:
+            partner_counts[row.partner_id] = await _count(
+                session, opening, col(RiskEvent.partner_id) == row.partner_id, *recent
+            )
+        channel_counts[channel] += 1
+        partner_counts[row.partner_id] += 1
+        phone_ids = _add(ids_by_phone, row.phone_index, row.id_index)
+        device_ids = _add(ids_by_device, row.device_id, row.id_index)
+        out.append(
+            dict(DEFAULTS[EventType.ACCOUNT_OPENING])
+            | {
+                "phone_ids_30d": phone_ids,
+                "device_ids_30d": device_ids,
+                "sub_channel_openings_1h": channel_counts[channel],
+                "partner_openings_1h": partner_counts[row.partner_id],
+                **baselines[channel],
+            }
+            | scenario_features(row)
+        )
+    return out
+
+
+def _add(seen: dict[str, set[str]], key: str | None, id_index: str | None) -> int:
+    """Record this row's ID number under ``key``; the distinct count so far (0 without a key)."""
+    if not key:
+        return 0
+    ids = seen.setdefault(key, set())
+    if id_index:
+        ids.add(id_index)
+    return len(ids)
 
 
 async def _velocity(
@@ -381,14 +423,11 @@ def scenario_features(event: RiskEvent) -> dict[str, Any]:
     return dict(adapter.risk_features(event.payload)) if adapter is not None else {}
 
 
-async def compute(
-    session: AsyncSession, event: RiskEvent, baseline: Mapping[str, float] | None = None
-) -> dict[str, Any]:
-    """All features of a logged event: the fixed set for its type, then the scenario's."""
+async def compute(session: AsyncSession, event: RiskEvent) -> dict[str, Any]:
+    """All features of a logged transaction or release: the fixed set for its type, then the
+    scenario's. Openings are scored a chunk at a time (:func:`chunk_opening_features`)."""
     features = dict(DEFAULTS[event.event_type])
-    if event.event_type == EventType.ACCOUNT_OPENING:
-        features |= await opening_features(session, event, baseline)
-    elif event.event_type == EventType.TRANSACTION:
+    if event.event_type == EventType.TRANSACTION:
         features |= await transaction_features(session, event)
     else:
         features |= await release_features(session, event)
