@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import random
 import time
 from datetime import UTC, date, datetime
@@ -58,6 +59,58 @@ FROM (
 ) per_txn
 GROUP BY settlement_id, partner_id, scenario
 """
+
+
+CHUNK = 100_000
+TXN_COLUMNS = [
+    "id",
+    "partner_id",
+    "scenario",
+    "kind",
+    "status",
+    "amount",
+    "subsidy",
+    "refunded",
+    "reference",
+    "occurred_at",
+    "business_date",
+]
+JOURNAL_COLUMNS = [
+    "id",
+    "reference",
+    "kind",
+    "txn_id",
+    "partner_id",
+    "scenario",
+    "business_date",
+    "occurred_at",
+    "created_at",
+]
+Row = tuple[object, ...]
+
+
+def _rows(
+    rng: random.Random, ids: list[str], numbers: range
+) -> tuple[list[Row], list[Row], list[Row]]:
+    """Transactions ``numbers`` with their journals and two ledger lines each."""
+    partners = len(ids)
+    txns: list[Row] = []
+    journals: list[Row] = []
+    entries: list[Row] = []
+    for i in numbers:
+        pid = ids[i % partners]
+        refund = (i // partners) % 10 == 9
+        amount = rng.randint(1_00, 2_000_00)
+        kind = "refund" if refund else "payment"
+        txn_id, journal_id = f"txn_b{i:09d}", f"jnl_b{i:09d}"
+        txns.append((txn_id, pid, SCENARIO, kind, "succeeded", amount, 0, 0, f"ref-{i}", AT, DAY))
+        journals.append(
+            (journal_id, f"txn:{i}", f"{SCENARIO}.{kind}", txn_id, pid, SCENARIO, DAY, AT, AT)
+        )
+        payable = amount if refund else -amount
+        entries.append((journal_id, 1, f"partner_payable:{pid}:{SCENARIO}", payable, AT))
+        entries.append((journal_id, 2, "customer_funds", -payable, AT))
+    return txns, journals, entries
 
 
 async def load(dsn: str, partners: int, n: int, seed: int) -> None:
@@ -172,80 +225,17 @@ async def load(dsn: str, partners: int, n: int, seed: int) -> None:
                 "created_at",
             ],
         )
-        txns, journals, entries = [], [], []
-        for i in range(n):
-            pid = ids[i % partners]
-            refund = (i // partners) % 10 == 9
-            amount = rng.randint(1_00, 2_000_00)
-            kind = "refund" if refund else "payment"
-            txns.append(
-                (
-                    f"txn_b{i:09d}",
-                    pid,
-                    SCENARIO,
-                    kind,
-                    "succeeded",
-                    amount,
-                    0,
-                    0,
-                    f"ref-{i}",
-                    AT,
-                    DAY,
-                )
+        for start in range(0, n, CHUNK):  # bounded memory: a million rows are 4 million tuples
+            txns, journals, entries = _rows(rng, ids, range(start, min(start + CHUNK, n)))
+            await conn.copy_records_to_table("transactions", records=txns, columns=TXN_COLUMNS)
+            await conn.copy_records_to_table(
+                "ledger_journals", records=journals, columns=JOURNAL_COLUMNS
             )
-            journals.append(
-                (
-                    f"jnl_b{i:09d}",
-                    f"txn:{i}",
-                    f"{SCENARIO}.{kind}",
-                    f"txn_b{i:09d}",
-                    pid,
-                    SCENARIO,
-                    DAY,
-                    AT,
-                    AT,
-                )
+            await conn.copy_records_to_table(
+                "ledger_entries",
+                records=entries,
+                columns=["journal_id", "line", "account", "amount", "occurred_at"],
             )
-            payable = amount if refund else -amount
-            entries.append((f"jnl_b{i:09d}", 1, f"partner_payable:{pid}:{SCENARIO}", payable, AT))
-            entries.append((f"jnl_b{i:09d}", 2, "customer_funds", -payable, AT))
-        await conn.copy_records_to_table(
-            "transactions",
-            records=txns,
-            columns=[
-                "id",
-                "partner_id",
-                "scenario",
-                "kind",
-                "status",
-                "amount",
-                "subsidy",
-                "refunded",
-                "reference",
-                "occurred_at",
-                "business_date",
-            ],
-        )
-        await conn.copy_records_to_table(
-            "ledger_journals",
-            records=journals,
-            columns=[
-                "id",
-                "reference",
-                "kind",
-                "txn_id",
-                "partner_id",
-                "scenario",
-                "business_date",
-                "occurred_at",
-                "created_at",
-            ],
-        )
-        await conn.copy_records_to_table(
-            "ledger_entries",
-            records=entries,
-            columns=["journal_id", "line", "account", "amount", "occurred_at"],
-        )
         await conn.execute("ANALYZE")
     finally:
         await conn.close()
@@ -329,6 +319,7 @@ def main() -> None:
     if not args.database_url.startswith("postgresql+asyncpg://"):
         raise SystemExit("bench.settlement measures PostgreSQL: give a postgresql+asyncpg:// URL")
     migrate.upgrade(args.database_url)
+    print(f"load average before: {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
     results = {}
     for n in (args.transactions // 10, args.transactions):
         ours, base = asyncio.run(measure(args.database_url, args.partners, n, args.seed))
@@ -339,6 +330,7 @@ def main() -> None:
         )
     small, large = sorted(results)
     print(f"slope: x{results[large] / results[small]:.1f} time for x{large // small} transactions")
+    print(f"load average after: {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ import base64
 import json
 import os
 import secrets
+from datetime import time
 from functools import cached_property
 from pathlib import Path
 from typing import Literal
@@ -71,6 +72,8 @@ class Settings(BaseSettings):
     workers_in_process: bool = True
     job_lease_seconds: int = 60
     job_poll_seconds: float = 0.5
+    # Asia/Shanghai wall time of the scheduled settlement run for the previous business date.
+    settlement_daily_at: time = time(1, 0)
 
     staff_token_ttl_seconds: int = 8 * 3600
     login_max_failures: int = 5

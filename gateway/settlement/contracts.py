@@ -21,6 +21,7 @@ from gateway.ids import new_id
 from gateway.partners.models import Partner
 from gateway.pii import PiiVault
 from gateway.settlement.models import PartnerContract
+from gateway.settlement.schedule import start_schedule
 from gateway.settlement.schemas import ContractUpdate
 
 DEFAULT_FEE_BPS = 30
@@ -50,9 +51,11 @@ async def _partner(session: AsyncSession, partner_id: str) -> Partner:
 
 
 async def create_default_contract(session: AsyncSession, partner: Partner, actor: str) -> None:
-    """Version 1, written when the partner is approved (flush only)."""
+    """Version 1, written when the partner is approved (flush only); the first partner starts
+    the daily settlement schedule."""
     session.add(default_contract(partner, actor))
     await session.flush()
+    await start_schedule(session)
 
 
 async def contract_in_force(session: AsyncSession, partner_id: str, on: date) -> PartnerContract:

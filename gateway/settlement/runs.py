@@ -45,6 +45,7 @@ from gateway.settlement.models import (
     SettlementRun,
 )
 from gateway.settlement.payouts import PAYOUT_JOB
+from gateway.settlement.schedule import DAILY_JOB, schedule_next, start_schedule
 
 RUN_JOB = "settlement.run"
 SETTLED_STATUSES = (TxnStatus.SUCCEEDED.value, TxnStatus.REVERSED.value)
@@ -80,12 +81,34 @@ async def start_run(
             return await start_run(session, business_date, actor, production=production)
         return active, False
     await enqueue(session, RUN_JOB, {"run_id": run.id}, dedupe_key=f"{RUN_JOB}:{run.id}")
+    await start_schedule(session)
     return run, True
 
 
 @job_handler(RUN_JOB)
 async def run_job(ctx: JobContext, payload: dict[str, str]) -> None:
     await execute_run(ctx.session, payload["run_id"])
+
+
+def _day_of(payload: dict[str, str]) -> date | None:
+    return date.fromisoformat(payload["date"]) if "date" in payload else None
+
+
+async def _schedule_after_giving_up(ctx: JobContext, payload: dict[str, str]) -> None:
+    await schedule_next(ctx.session, ctx.settings, after=_day_of(payload))
+
+
+@job_handler(DAILY_JOB, on_dead=_schedule_after_giving_up)
+async def daily_job(ctx: JobContext, payload: dict[str, str]) -> None:
+    """The scheduled run for the day before ``date`` (absent on the first job, which only
+    schedules), with the semantics of a requested one: a run already in progress is left to
+    finish (it settles everything up to its own date; the next day's run takes the rest)."""
+    day = _day_of(payload)
+    if day is not None:
+        await start_run(
+            ctx.session, day - timedelta(days=1), "scheduler", production=ctx.settings.is_production
+        )
+    await schedule_next(ctx.session, ctx.settings, after=day)
 
 
 async def execute_run(

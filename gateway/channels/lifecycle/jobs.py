@@ -17,7 +17,7 @@ job announced; it is safe at any time because applying is idempotent.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, time, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -29,19 +29,20 @@ from sqlalchemy.orm import Mapper
 
 from gateway.channels.lifecycle import service
 from gateway.channels.lists import service as lists
-from gateway.clock import SHANGHAI
 from gateway.customers.models import Touchpoint
 from gateway.db import utcnow
 from gateway.ids import new_id
-from gateway.jobs import JobContext, enqueue, job_handler
+from gateway.jobs import JobContext, job_handler
 from gateway.jobs.models import Job, JobStatus
+from gateway.jobs.schedule import ensure_daily as ensure_daily_job
+from gateway.jobs.schedule import next_daily_run as next_run_at
 from gateway.scenarios.models import Transaction
 
 APPLY_JOB = "channels.apply_transaction"
 SWEEP_JOB = "channels.sweep"
 SWEEP_LOOKBACK = timedelta(days=2)
 DAILY_JOB = "channels.daily"
-DAILY_HOUR = 2  # local time: after the day closed, before the partners' staff start
+DAILY_AT = time(2)  # local time: after the day closed, before the partners' staff start
 _jobs = Job.__table__  # type: ignore[attr-defined]
 
 
@@ -96,17 +97,13 @@ def _transaction_updated(_mapper: Mapper[Any], connection: sa.Connection, target
 
 def next_daily_run(now: datetime) -> tuple[str, datetime]:
     """The next 02:00 Asia/Shanghai after ``now`` and its business date (the dedupe key)."""
-    local = now.astimezone(SHANGHAI)
-    run = local.replace(hour=DAILY_HOUR, minute=0, second=0, microsecond=0)
-    if run <= local:
-        run += timedelta(days=1)
-    return run.date().isoformat(), run.astimezone(UTC)
+    day, at = next_run_at(now, DAILY_AT)
+    return day.isoformat(), at
 
 
 async def ensure_daily(session: AsyncSession) -> None:
     """Make sure the next daily pass is queued (a no-op when it already is)."""
-    day, at = next_daily_run(utcnow())
-    await enqueue(session, DAILY_JOB, {"date": day}, run_at=at, dedupe_key=f"{DAILY_JOB}:{day}")
+    await ensure_daily_job(session, DAILY_JOB, DAILY_AT)
 
 
 @job_handler(APPLY_JOB)
