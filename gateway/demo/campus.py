@@ -24,7 +24,7 @@ MERCHANTS: tuple[tuple[str, str, Literal["canteen", "shop", "service"], tuple[in
     ("print", "文印中心", "service", (2_00, 5_50, 12_00)),
 )
 TOP_UPS = (100_00, 200_00, 300_00)  # under the card's ¥1,000 cap, and never a round ¥1,000+
-PAYMENTS_PER_CARD = 3
+PAYMENTS_PER_CARD = 2
 
 
 async def campus_month(world: World, people: int) -> None:

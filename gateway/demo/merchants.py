@@ -23,6 +23,7 @@ from gateway.scenarios.stored_value.schemas import CardCreate, ConsumptionCreate
 
 PROVINCES = "京津沪渝冀晋辽吉黑苏浙皖闽赣鲁豫鄂湘粤琼川贵云陕甘青"
 PLATE_LETTERS = "ABCDEFGHJKLMNPQRSTUVWXYZ"
+FUELINGS_PER_DRIVER = 2
 
 
 async def fuel_month(world: World, drivers: int) -> None:
@@ -81,9 +82,9 @@ async def fuel_month(world: World, drivers: int) -> None:
                     session, partner.id, MandateCreate(customer_id=customer, plate_no=plate)
                 )
     fuelings = 0
-    for n in range(drivers * 3):
+    for n in range(drivers * FUELINGS_PER_DRIVER):
         k = n % len(opened)
-        day = world.month[n * len(world.month) // (drivers * 3)]
+        day = world.month[n * len(world.month) // (drivers * FUELINGS_PER_DRIVER)]
         litres_ml = rng.randrange(20_000, 55_000)
         unit_price = rng.choice((768, 812, 865))
         station = stations[k % len(stations)]
@@ -157,7 +158,7 @@ async def stored_value_month(world: World, members: int) -> None:
                 moved += 1
             except GatewayError:
                 continue
-        for visit in range(rng.randrange(1, 4)):
+        for visit in range(rng.randrange(1, 3)):
             later = world.month[min(len(world.month) - 1, world.month.index(day) + 2 + visit * 5)]
             with travelled_to(at(later, 18)):
                 try:

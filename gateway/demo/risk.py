@@ -15,7 +15,7 @@ from sqlmodel import col, select
 from gateway.clock import travelled_to
 from gateway.core_banking import SandboxCore
 from gateway.customers.service import Channel
-from gateway.demo.world import World, at
+from gateway.demo.world import World, at, fund_all
 from gateway.errors import GatewayError
 from gateway.money import mul_div_half_up
 from gateway.risk import cases
@@ -90,6 +90,10 @@ async def _shared_plates(world: World) -> None:
                 .limit(len(stations))
             )
         ).all()
+    # the fleet keeps its account topped up, so no fueling is declined for want of funds
+    await fund_all(
+        world, partner.id, [m.customer_id for m in mandates], 1_000_00, 1_000_00 + 100, "fleet"
+    )
     for n, (station, mandate) in enumerate(zip(stations, mandates, strict=False)):
         await _fuel_again_and_again(world, partner.id, station.id, mandate.plate_no, n)
 

@@ -84,7 +84,9 @@ class World:
             await session.commit()
 
     async def run_jobs(self) -> None:
-        await Worker(self.sessions, self.settings, self.services).run_until_idle(max_rounds=100_000)
+        """Run every due job, claiming many at a time (one worker: nothing to share them with)."""
+        worker = Worker(self.sessions, self.settings, self.services, batch_size=200)
+        await worker.run_until_idle(max_rounds=100_000)
 
     def person(self, n: int, **attributes: Any) -> Applicant:
         rng = self.rng
@@ -118,9 +120,10 @@ class World:
 
 
 async def fund_all(
-    world: World, partner_id: str, customers: list[str], low: int, high: int
+    world: World, partner_id: str, customers: list[str], low: int, high: int, why: str = "dep"
 ) -> None:
-    """A deposit of ``low`` … ``high`` (whole yuan) into each customer's sandbox account."""
+    """A deposit of ``low`` … ``high`` (whole yuan) into each customer's sandbox account
+    (``why`` names the deposit: the sandbox deposits once per reference)."""
     async with world.unit() as session:
         for customer in customers:
             payer = await payer_for(session, world.vault, partner_id, customer)
@@ -128,7 +131,7 @@ async def fund_all(
                 session,
                 account_no=payer.account_no,
                 amount=world.rng.randrange(low, high, 100),
-                reference=f"dep-{customer}",
+                reference=f"{why}-{customer}",
             )
 
 
