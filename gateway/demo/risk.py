@@ -74,22 +74,11 @@ async def _shared_plates(world: World) -> None:
     """At each station one plate fuelled five times in an afternoon (``fuel_impossible_volume``):
     a fleet card passed between drivers to draw the per-litre subsidy."""
     partner = world.partners["fuel"]
-    async with world.sessions() as session:
-        stations = (
-            await session.scalars(
-                select(Station)
-                .where(col(Station.partner_id) == partner.id)
-                .order_by(col(Station.id))
-            )
-        ).all()
-        mandates = (
-            await session.scalars(
-                select(Mandate)
-                .where(col(Mandate.partner_id) == partner.id)
-                .order_by(col(Mandate.id))
-                .limit(len(stations))
-            )
-        ).all()
+    async with world.sessions() as session:  # sorted here: engines collate Chinese apart
+        found = await session.scalars(select(Station).where(col(Station.partner_id) == partner.id))
+        stations = sorted(found.all(), key=lambda s: s.name)
+        held = await session.scalars(select(Mandate).where(col(Mandate.partner_id) == partner.id))
+        mandates = sorted(held.all(), key=lambda m: m.plate_no)[: len(stations)]
     # the fleet keeps its account topped up, so no fueling is declined for want of funds
     await fund_all(
         world, partner.id, [m.customer_id for m in mandates], 1_000_00, 1_000_00 + 100, "fleet"
@@ -135,7 +124,9 @@ async def work_the_queue(world: World) -> None:
     for rule, outcome, actions, note in DECISIONS:
         async with world.sessions() as session:
             case = await session.scalar(
-                cases.queue_query(CaseStatus.OPEN.value, rule).order_by(col(RiskCase.id)).limit(1)
+                cases.queue_query(CaseStatus.OPEN.value, rule)
+                .order_by(col(RiskCase.created_at))
+                .limit(1)
             )
         if case is None:
             continue
