@@ -123,7 +123,8 @@ async def fund_all(
     world: World, partner_id: str, customers: list[str], low: int, high: int, why: str = "dep"
 ) -> None:
     """A deposit of ``low`` … ``high`` (whole yuan) into each customer's sandbox account
-    (``why`` names the deposit: the sandbox deposits once per reference)."""
+    (``why`` and the partner name the deposit: the sandbox deposits once per reference, and a
+    second demo with the same seed meets the same people again)."""
     async with world.unit() as session:
         for customer in customers:
             payer = await payer_for(session, world.vault, partner_id, customer)
@@ -131,7 +132,7 @@ async def fund_all(
                 session,
                 account_no=payer.account_no,
                 amount=world.rng.randrange(low, high, 100),
-                reference=f"{why}-{customer}",
+                reference=f"{why}-{partner_id}-{customer}",
             )
 
 
