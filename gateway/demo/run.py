@@ -52,7 +52,7 @@ async def _people(world: World) -> None:
         await onboard_others(world)
 
 
-async def run_demo(settings: Settings, seed: int, customers: int = 240) -> str:
+async def run_demo(settings: Settings, seed: int, customers: int = 180) -> str:
     configure_logging(settings.resolved_log_format, "ERROR")  # the progress display speaks
     register_all()
     engine = create_engine(settings)
