@@ -75,7 +75,7 @@ async def community_month(world: World, owners_per_community: int) -> None:
                         session,
                         account_no=payer.account_no,
                         amount=deposit,
-                        reference=f"dep-{owner}",
+                        reference=f"dep-{partner.id}-{owner}",
                     )
                 items = [
                     BillIn(

@@ -11,33 +11,19 @@ import msgspec
 from gateway.channels.campaigns.schemas import CampaignCreate
 from gateway.channels.campaigns.service import create_campaign
 from gateway.clock import travelled_to
-from gateway.core_banking import SandboxCore, fund_account
+from gateway.core_banking import SandboxCore
 from gateway.customers.service import Channel
-from gateway.demo.world import World, at, in_month, onboard
+from gateway.demo.world import World, at, fund_all, in_month, onboard
 from gateway.errors import GatewayError
 from gateway.money import mul_div_half_up
 from gateway.scenarios.fuel import service as fuel
 from gateway.scenarios.fuel.schemas import FuelTransactionCreate, MandateCreate, StationCreate
-from gateway.scenarios.payments import payer_for
 from gateway.scenarios.stored_value import service as stored_value
 from gateway.scenarios.stored_value.schemas import CardCreate, ConsumptionCreate, TopUpCreate
 
 PROVINCES = "京津沪渝冀晋辽吉黑苏浙皖闽赣鲁豫鄂湘粤琼川贵云陕甘青"
 PLATE_LETTERS = "ABCDEFGHJKLMNPQRSTUVWXYZ"
-
-
-async def _fund_all(
-    world: World, partner_id: str, customers: list[str], low: int, high: int
-) -> None:
-    async with world.unit() as session:
-        for customer in customers:
-            payer = await payer_for(session, world.vault, partner_id, customer)
-            await fund_account(
-                session,
-                account_no=payer.account_no,
-                amount=world.rng.randrange(low, high, 100),
-                reference=f"dep-{customer}",
-            )
+FUELINGS_PER_DRIVER = 2
 
 
 async def fuel_month(world: World, drivers: int) -> None:
@@ -89,16 +75,16 @@ async def fuel_month(world: World, drivers: int) -> None:
                 partner, Channel(partner.id, "fuel", station.id, None), mine
             )
         plates = [p for s in stations for p, st in zip(plates, station_of, strict=True) if st is s]
-        await _fund_all(world, partner.id, opened, 1_000_00, 3_000_00)
+        await fund_all(world, partner.id, opened, 1_000_00, 3_000_00)
         async with world.unit() as session:
             for customer, plate in zip(opened, plates, strict=False):
                 await fuel.create_mandate(
                     session, partner.id, MandateCreate(customer_id=customer, plate_no=plate)
                 )
     fuelings = 0
-    for n in range(drivers * 3):
+    for n in range(drivers * FUELINGS_PER_DRIVER):
         k = n % len(opened)
-        day = world.month[n * len(world.month) // (drivers * 3)]
+        day = world.month[n * len(world.month) // (drivers * FUELINGS_PER_DRIVER)]
         litres_ml = rng.randrange(20_000, 55_000)
         unit_price = rng.choice((768, 812, 865))
         station = stations[k % len(stations)]
@@ -141,7 +127,7 @@ async def stored_value_month(world: World, members: int) -> None:
             Channel(partner.id, "stored_value", None, None),
             [world.person(70_000 + n) for n in range(members)],
         )
-        await _fund_all(world, partner.id, opened, 2_000_00, 6_000_00)
+        await fund_all(world, partner.id, opened, 2_000_00, 6_000_00)
         async with world.unit() as session:
             cards = [
                 await stored_value.create_card(
@@ -172,7 +158,7 @@ async def stored_value_month(world: World, members: int) -> None:
                 moved += 1
             except GatewayError:
                 continue
-        for visit in range(rng.randrange(1, 4)):
+        for visit in range(rng.randrange(1, 3)):
             later = world.month[min(len(world.month) - 1, world.month.index(day) + 2 + visit * 5)]
             with travelled_to(at(later, 18)):
                 try:

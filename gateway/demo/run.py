@@ -10,9 +10,13 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from gateway.clock import business_date_of, now, travelled_to
 from gateway.db import create_engine, session_factory
+from gateway.demo.campus import campus_month
 from gateway.demo.community import community_month
 from gateway.demo.merchants import fuel_month, stored_value_month
+from gateway.demo.outside import outside_world
+from gateway.demo.risk import suspicious_traffic, work_the_queue
 from gateway.demo.settlement import reconcile_busiest_day, settle_each_day
+from gateway.demo.utilities import utilities_month
 from gateway.demo.world import PASSWORD, STAFF, World, at, ensure_staff, onboard_others
 from gateway.handlers import register_all
 from gateway.logging import configure_logging
@@ -25,16 +29,20 @@ Step = tuple[str, Callable[[World], Awaitable[None]]]
 
 
 def steps(customers: int) -> list[Step]:
-    per_community = max(customers // 4, 10)
-    drivers = max(customers // 4, 6)
-    members = max(customers // 4, 6)
+    """The month's steps for about ``customers`` customers, a sixth to each community and to
+    each other scenario."""
+    share = max(customers // 6, 10)
     return [
         ("staff and partners", _people),
-        ("smart community", lambda w: community_month(w, per_community)),
-        ("contactless fuel", lambda w: fuel_month(w, drivers)),
-        ("prepaid cards", lambda w: stored_value_month(w, members)),
+        ("smart community", lambda w: community_month(w, share)),
+        ("contactless fuel", lambda w: fuel_month(w, share)),
+        ("prepaid cards", lambda w: stored_value_month(w, share)),
+        ("campus cards", lambda w: campus_month(w, share)),
+        ("utility bills", lambda w: utilities_month(w, share)),
+        ("suspicious traffic", suspicious_traffic),
         ("daily settlement", settle_each_day),
         ("reconciliation", reconcile_busiest_day),
+        ("risk queue", work_the_queue),
     ]
 
 
@@ -44,7 +52,7 @@ async def _people(world: World) -> None:
         await onboard_others(world)
 
 
-async def run_demo(settings: Settings, seed: int, customers: int = 400) -> str:
+async def run_demo(settings: Settings, seed: int, customers: int = 180) -> str:
     configure_logging(settings.resolved_log_format, "ERROR")  # the progress display speaks
     register_all()
     engine = create_engine(settings)
@@ -52,7 +60,10 @@ async def run_demo(settings: Settings, seed: int, customers: int = 400) -> str:
     vault = PiiVault(settings.pii_key_bytes)
     yesterday = business_date_of(now()) - timedelta(days=1)
     try:
-        async with open_services(settings, sessions, vault) as services:
+        async with (
+            open_services(settings, sessions, vault) as opened,
+            outside_world(opened) as services,
+        ):
             world = World(
                 settings=settings,
                 sessions=sessions,

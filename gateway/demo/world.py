@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlmodel import col, select
 
 from gateway.clock import SHANGHAI, travelled_to
+from gateway.core_banking import fund_account
 from gateway.customers.batches import create_batch
 from gateway.customers.models import AccountBatchItem
 from gateway.customers.service import Applicant, Channel
@@ -30,11 +31,13 @@ from gateway.demo.identities import (
     fake_uscc,
     keypair,
 )
+from gateway.demo.outside import webhook_url
 from gateway.jobs.worker import Worker
 from gateway.partners import service as partners
 from gateway.partners.models import Partner
 from gateway.partners.schemas import ApplicationCreate
 from gateway.pii import PiiVault
+from gateway.scenarios.payments import payer_for
 from gateway.settings import Settings
 from gateway.staff.models import Role, StaffUser
 from gateway.staff.service import StaffIdentity, add_user
@@ -81,7 +84,9 @@ class World:
             await session.commit()
 
     async def run_jobs(self) -> None:
-        await Worker(self.sessions, self.settings, self.services).run_until_idle(max_rounds=100_000)
+        """Run every due job, claiming many at a time (one worker: nothing to share them with)."""
+        worker = Worker(self.sessions, self.settings, self.services, batch_size=200)
+        await worker.run_until_idle(max_rounds=100_000)
 
     def person(self, n: int, **attributes: Any) -> Applicant:
         rng = self.rng
@@ -112,6 +117,23 @@ class World:
                 .order_by(col(AccountBatchItem.row))
             )
             return [c for c in opened if c is not None]
+
+
+async def fund_all(
+    world: World, partner_id: str, customers: list[str], low: int, high: int, why: str = "dep"
+) -> None:
+    """A deposit of ``low`` … ``high`` (whole yuan) into each customer's sandbox account
+    (``why`` and the partner name the deposit: the sandbox deposits once per reference, and a
+    second demo with the same seed meets the same people again)."""
+    async with world.unit() as session:
+        for customer in customers:
+            payer = await payer_for(session, world.vault, partner_id, customer)
+            await fund_account(
+                session,
+                account_no=payer.account_no,
+                amount=world.rng.randrange(low, high, 100),
+                reference=f"{why}-{partner_id}-{customer}",
+            )
 
 
 def at(day: date, hour: int, minute: int = 0) -> datetime:
@@ -151,6 +173,7 @@ def _application(
             ),
             "settlement_account": {"account_name": name, "account_no": fake_account_no(rng)},
             "jwks": {"keys": [public]},
+            "webhook_url": webhook_url(scenarios[0]),
             "scenario_profile": profile,
         },
         ApplicationCreate,

@@ -111,9 +111,10 @@ class Worker:
         return claimed
 
     async def run_once(self) -> int:
-        """Claim due jobs and run them; returns how many were claimed."""
+        """Claim due jobs and run them in due order (PostgreSQL's ``UPDATE … RETURNING`` hands
+        them back in no particular order); returns how many were claimed."""
         jobs = await self.claim()
-        for job in jobs:
+        for job in sorted(jobs, key=lambda j: (j.run_at, j.id)):
             await self._run(job)
         return len(jobs)
 

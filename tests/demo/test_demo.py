@@ -11,7 +11,11 @@ import sqlalchemy as sa
 from gateway import migrate
 from gateway.db import create_engine, session_factory
 from gateway.demo.run import run_demo
+from gateway.notifications.models import WebhookDelivery
 from gateway.partners.models import PartnerApplication
+from gateway.risk.models import RiskCase
+from gateway.scenarios.campus.models import CampusCard, CardActivity
+from gateway.scenarios.utilities.models import UtilityPayment
 from gateway.settings import Settings
 from gateway.settlement.ledger.service import trial_balance
 from gateway.settlement.models import ReconciliationException, Settlement
@@ -31,12 +35,62 @@ async def _figures(sessions: Any) -> dict[str, Any]:
         exceptions = await s.scalar(sa.select(sa.func.count()).select_from(ReconciliationException))
         users = sorted((await s.scalars(sa.select(StaffUser.username))).all())
         balance = await trial_balance(s)
+        by_scenario = (
+            await s.execute(
+                sa.select(Settlement.scenario, sa.func.count(), sa.func.sum(Settlement.gross))
+                .group_by(Settlement.scenario)
+                .order_by(Settlement.scenario)
+            )
+        ).all()
+        cards = (
+            await s.execute(
+                sa.select(CampusCard.role, sa.func.count())
+                .group_by(CampusCard.role)
+                .order_by(CampusCard.role)
+            )
+        ).all()
+        card_moves = (
+            await s.execute(
+                sa.select(CardActivity.kind, sa.func.count())
+                .group_by(CardActivity.kind)
+                .order_by(CardActivity.kind)
+            )
+        ).all()
+        bills = (
+            await s.execute(
+                sa.select(
+                    UtilityPayment.status, sa.func.count(), sa.func.sum(UtilityPayment.amount)
+                )
+                .group_by(UtilityPayment.status)
+                .order_by(UtilityPayment.status)
+            )
+        ).all()
+        risk_cases = (
+            await s.execute(
+                sa.select(RiskCase.status, RiskCase.outcome, sa.func.count())
+                .group_by(RiskCase.status, RiskCase.outcome)
+                .order_by(RiskCase.status, RiskCase.outcome)
+            )
+        ).all()
+        deliveries = (
+            await s.execute(
+                sa.select(WebhookDelivery.status, sa.func.count())
+                .group_by(WebhookDelivery.status)
+                .order_by(WebhookDelivery.status)
+            )
+        ).all()
     return {
         "applications": statuses,
         "settlements": tuple(int(v) for v in totals),
         "exceptions": exceptions,
         "users": users,
         "ledger_total": balance.total,
+        "by_scenario": {row[0]: (int(row[1]), int(row[2])) for row in by_scenario},
+        "cards": dict(cards),
+        "card_moves": dict(card_moves),
+        "bills": {row[0]: (int(row[1]), int(row[2])) for row in bills},
+        "risk_cases": [tuple(row) for row in risk_cases],
+        "deliveries": dict(deliveries),
     }
 
 
@@ -46,12 +100,31 @@ async def test_the_demo_month_adds_up_and_repeats_with_its_seed(
     printed = await run_demo(settings, seed=5, customers=40)
     assert "demo_finance" in printed and "/console/login" in printed
     first = await _figures(sessions)
-    assert first["applications"] == ["approved"] * 3 + ["rejected", "submitted"]
+    assert first["applications"] == ["approved"] * 5 + ["rejected", "submitted"]
     count, gross, fees = first["settlements"]
     assert count >= 10 and gross > 0 and fees > 0
     assert first["exceptions"] >= 6  # each partner's busiest day: 2 or 3 differences
     assert first["ledger_total"] == 0
     assert "demo_risk_lead" in first["users"]
+    assert set(first["by_scenario"]) == {
+        "campus",
+        "community",
+        "fuel",
+        "stored_value",
+        "utilities",
+    }
+    assert all(gross > 0 for _, gross in first["by_scenario"].values())
+    # students and staff opened from one batch, each with a card, topped up and spent
+    assert first["cards"]["student"] > first["cards"]["staff"] > 0
+    assert first["card_moves"]["top_up"] > 0 and first["card_moves"]["payment"] > 0
+    # bills written off at the in-process sandbox biller, none left pending or reversed
+    assert set(first["bills"]) == {"succeeded"} and first["bills"]["succeeded"][0] > 0
+    # the analyst decided two cases through the case service; others wait in the queue
+    closed = [(status, outcome) for status, outcome, _ in first["risk_cases"] if status == "closed"]
+    assert sorted(closed) == [("closed", "fraud"), ("closed", "not_fraud")]
+    assert sum(n for status, _, n in first["risk_cases"] if status != "closed") >= 2
+    # every partner's endpoint took its webhooks at the first attempt
+    assert set(first["deliveries"]) == {"succeeded"}
 
     other = settings.model_copy(
         update={"database_url": f"sqlite+aiosqlite:///{tmp_path / 'again.db'}"}

@@ -418,7 +418,10 @@ def config_of(partner_id: str, scenario_profile: dict[str, Any]) -> BillerConfig
 
 class BillerPool:
     """One :class:`BillerClient` per biller for the process (its pool and breaker shared by every
-    request and job), created on first use after the URL passes the SSRF guard again."""
+    request and job), created on first use after the URL passes the SSRF guard again.
+
+    ``transport`` replaces the network for every biller (the demo talks to the sandbox biller
+    in process through an ASGI transport, so it needs no second server)."""
 
     def __init__(
         self,
@@ -428,8 +431,10 @@ class BillerPool:
         timeout: httpx.Timeout = DEFAULT_TIMEOUT,
         retry: RetryPolicy | None = None,
         breaker: Callable[[], CircuitBreaker] | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self._settings = settings
+        self._transport = transport
         self._breaker = breaker or new_breaker
         self._key_ring = key_ring
         self._timeout = timeout
@@ -454,7 +459,10 @@ class BillerPool:
                     raise NotSent("The biller's API URL is not allowed now.") from e
                 http = await self._stack.enter_async_context(
                     httpx.AsyncClient(
-                        base_url=config.api_base_url, timeout=self._timeout, follow_redirects=False
+                        base_url=config.api_base_url,
+                        timeout=self._timeout,
+                        follow_redirects=False,
+                        transport=self._transport,
                     )
                 )
                 found = BillerClient(
