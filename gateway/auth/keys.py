@@ -23,6 +23,8 @@ from gateway.pii import PiiVault
 
 ALGORITHM = "Ed25519"
 _SEAL_CONTEXT = "gateway_signing_keys.private_jwk"
+# pg_advisory_xact_lock key serialising the first start of a deployment ("gatewayk" in ASCII).
+_FIRST_KEY_LOCK = 0x676174657761796B
 
 
 @dataclass(frozen=True)
@@ -53,7 +55,16 @@ def _new_key(vault: PiiVault, status: str) -> GatewaySigningKey:
 
 
 async def load_key_ring(session: AsyncSession, vault: PiiVault) -> KeyRing:
-    """Load the ring, creating the first key when there is none (first start of a deployment)."""
+    """Load the ring, creating the first key when there is none (first start of a deployment).
+
+    Replicas and workers that start together on a fresh PostgreSQL database would each create a
+    key of their own, sign with it and publish only it (a token from one replica was refused by
+    another); a transaction-scoped advisory lock makes the later starters wait for the first key
+    and load it. The caller's commit releases the lock. SQLite's single writer already refuses a
+    second concurrent first key.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        await session.execute(sa.select(sa.func.pg_advisory_xact_lock(_FIRST_KEY_LOCK)))
     rows = list(
         (
             await session.scalars(

@@ -1,9 +1,13 @@
-"""A real gateway server process on a loopback port, for end-to-end tests."""
+"""Real gateway processes on loopback ports, for end-to-end tests.
+
+``live_server``: one ``gateway serve`` on its own SQLite file. ``fleet``: servers and workers on a
+fresh PostgreSQL database with Redis (tests/e2e/fleet.py); it needs ``GATEWAY_TEST_DATABASE_URL``
+(CI's PostgreSQL pass sets it) and skips, saying so, on the SQLite pass.
+"""
 
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -14,11 +18,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from tests.conftest import IS_PG, PG_URL
+from tests.e2e.fleet import Fleet, free_port, fresh_database
 
 
 @dataclass(frozen=True)
@@ -74,3 +75,19 @@ def live_server(tmp_path: Path) -> Iterator[LiveServer]:
         proc.terminate()
         proc.wait(timeout=15)
         log.close()
+
+
+@pytest.fixture
+def fleet(tmp_path: Path) -> Iterator[Fleet]:
+    """A fresh database migrated once (as an operator would), no process started yet."""
+    if not IS_PG:
+        pytest.skip("the fleet runs on PostgreSQL: set GATEWAY_TEST_DATABASE_URL (CI's PG pass)")
+    with fresh_database(PG_URL) as url:
+        fleet = Fleet(url, tmp_path)
+        fleet.cli("db", "upgrade")
+        try:
+            yield fleet
+        finally:
+            fleet.stop_all()
+            for log in sorted(tmp_path.glob("*.log")):  # shown by pytest when the test failed
+                print(f"--- {log.name}\n{log.read_text(errors='replace')[-6000:]}")
