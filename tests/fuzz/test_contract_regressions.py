@@ -98,3 +98,21 @@ async def test_an_empty_risk_queue_answers_the_documented_204(
     schema = await _schema(client)
     responses = schema["paths"]["/admin/v1/risk/cases/next"]["post"]["responses"]
     assert responses["204"] == {"description": "The queue is empty"}
+
+
+async def test_trial_balance_takes_only_rfc3339_timestamps(
+    client: httpx.AsyncClient, staff: StaffFactory
+) -> None:
+    headers = await staff.token("fuzz-finance", "finance")
+    path = "/admin/v1/ledger/trial-balance"
+    # a bare number was read as Unix seconds: this one answered the balance as of 1924
+    for wrong in ("-1451472688", "1700000000", "2026-11-22T16:00:00"):
+        resp = await client.get(path, params={"as_of": wrong}, headers=headers)
+        assert resp.status_code == 422, (wrong, resp.text)
+        assert resp.json()["code"] == "validation_error"
+        assert resp.json()["errors"][0]["field"] == "as_of"
+    for right in ("2026-11-22T16:00:00Z", "2026-11-23T00:00:00+08:00"):
+        resp = await client.get(path, params={"as_of": right}, headers=headers)
+        assert resp.status_code == 200, (right, resp.text)
+        assert resp.json()["as_of"] == "2026-11-22T16:00:00Z"
+        assert resp.json()["total"] == 0
