@@ -13,7 +13,9 @@ the same key on the *other* replica, as a client would after a timeout.
 
 At the end it checks, and exits non-zero when one fails:
 
-- no 5xx, and no answer other than the expected ones (error rate, target 0);
+- no 5xx, no answer other than the expected ones and no failed connection (error rate, target
+  0); a request due while ``--concurrency`` are in flight is not sent but counted, so a saturated
+  server shows as a shortfall in req/s instead of a queue that outlives the soak;
 - every retried payment answered with the payment its key first created (no second payment);
 - one ``transactions`` row per paid bill and per key, and the ledger's trial balance total is 0;
 - each server's resident memory (RSS) at the end against the start after warm-up
@@ -47,6 +49,7 @@ from bench.harness import Server, serve
 
 GATEWAY_FACTORY = "gateway.app:create_app_from_env"
 READ_PATH = "/v1/partners/me"
+TRANSPORT_ATTEMPTS = 3
 PAY_PATH = "/v1/scenarios/community/payments"
 
 
@@ -69,6 +72,8 @@ class Tally:
     paid_bills: set[str] = field(default_factory=set)
     replays: int = 0
     replay_mismatches: list[str] = field(default_factory=list)
+    transport_errors: Counter[str] = field(default_factory=Counter)
+    not_sent: int = 0  # due while --concurrency requests were already in flight
 
     def record(self, kind: str, response: httpx.Response, seconds: float, expected: int) -> None:
         self.statuses[f"{kind} {response.status_code}"] += 1
@@ -78,7 +83,8 @@ class Tally:
 
     @property
     def errors(self) -> int:
-        return sum(n for key, n in self.statuses.items() if not key.endswith((" 200", " 201")))
+        answered = sum(n for key, n in self.statuses.items() if not key.endswith((" 200", " 201")))
+        return answered + sum(self.transport_errors.values())
 
     def percentile(self, q: float) -> float:
         data = sorted(self.latencies)
@@ -98,11 +104,21 @@ class Workload:
     async def _send(
         self, client: httpx.AsyncClient, method: str, path: str, body: bytes, key: str | None
     ) -> tuple[httpx.Response, float]:
+        """Send, resending (same Idempotency-Key, fresh signature) when the connection fails, as
+        a client must when it cannot tell whether a payment was made; each failure is counted."""
         extra = {"Idempotency-Key": key} if key else {}
-        headers = self.bench.partner.sign(method, path, body, extra)  # a fresh nonce each time
-        started = time.perf_counter()
-        response = await client.request(method, path, content=body or None, headers=headers)
-        return response, time.perf_counter() - started
+        for attempt in range(TRANSPORT_ATTEMPTS):
+            headers = self.bench.partner.sign(method, path, body, extra)  # a fresh nonce
+            started = time.perf_counter()
+            try:
+                response = await client.request(method, path, content=body or None, headers=headers)
+            except httpx.TransportError as e:
+                self.tally.transport_errors[type(e).__name__] += 1
+                if attempt == TRANSPORT_ATTEMPTS - 1:
+                    raise
+                continue
+            return response, time.perf_counter() - started
+        raise AssertionError("unreachable")
 
     async def read(self, n: int) -> None:
         client = self.clients[n % len(self.clients)]
@@ -141,11 +157,15 @@ class Workload:
         async def one(n: int) -> None:
             async with gate:
                 bill = next(bills, None) if self.rng.random() < self.args.pay_share else None
-                await (self.pay(n, bill) if bill else self.read(n))
+                with contextlib.suppress(httpx.TransportError):  # counted by _send
+                    await (self.pay(n, bill) if bill else self.read(n))
 
         for n in range(total):
             due = started + n / self.args.rate
             await asyncio.sleep(max(0.0, due - time.monotonic()))
+            if len(tasks) >= self.args.concurrency:  # the servers are behind: do not queue
+                self.tally.not_sent += 1
+                continue
             task = asyncio.create_task(one(n))
             tasks.add(task)
             task.add_done_callback(tasks.discard)
@@ -207,7 +227,10 @@ async def soak(args: argparse.Namespace, env: dict[str, str], work: Path) -> int
             bills = await write.calls(bench, payments)
             workload = Workload(bench, clients, bills, args)
             _log("warm-up")
-            await Workload(bench, clients, [], args).run(min(10.0, seconds / 10), lambda _: None)
+            warm = Workload(bench, clients, [], args)
+            await warm.run(min(10.0, seconds / 10), lambda _: None)
+            if warm.tally.errors:
+                _log(f"warm-up: {warm.tally.errors} errors {warm.tally.unexpected[:2]}")
             await bench.partner.fetch_token()
             start_rss = [rss_mb(s.proc.pid) for s in servers]
             samples: list[tuple[float, list[float]]] = [(0.0, start_rss)]
@@ -249,8 +272,11 @@ def report(
     answers = len(tally.latencies)
     five_xx = sum(n for key, n in tally.statuses.items() if key.split()[-1].startswith("5"))
     print(f"soak: {args.replicas} replica(s), {args.minutes} min at {args.rate} req/s target")
-    print(f"  answers {answers:,} ({answers / took:,.1f} req/s achieved)")
-    print(f"  statuses {dict(tally.statuses)}")
+    print(
+        f"  answers {answers:,} ({answers / took:,.1f} req/s achieved), not sent because "
+        f"{args.concurrency} were in flight: {tally.not_sent:,}"
+    )
+    print(f"  statuses {dict(tally.statuses)}, transport errors {dict(tally.transport_errors)}")
     print(
         f"  error rate {tally.errors / max(1, answers):.4%} "
         f"({tally.errors} errors, {five_xx} 5xx), "
