@@ -9,6 +9,9 @@ therefore gets a ``default`` problem+json response, and the 4xx/5xx it already l
 rewritten to problem+json. The OAuth token endpoint is the RFC 6749 exception: its 400 and 401
 carry ``{error, error_description}`` as ``application/json``.
 
+The partner operations name the ``partnerToken`` security scheme, which Litestar never declared
+(an OpenAPI whose security requirement names no scheme is invalid); it is declared here.
+
 Operations with a ``format`` query parameter (reports, batch items, statements) answer CSV or
 XLSX as well as, or instead of, JSON; their 200 lists those media types.
 """
@@ -64,6 +67,14 @@ OAUTH_ERROR_SCHEMA: dict[str, Any] = {
 }
 
 
+PARTNER_TOKEN_SCHEME: dict[str, Any] = {
+    "type": "http",
+    "scheme": "bearer",
+    "description": "An OAuth2 client-credentials access token from POST /v1/oauth/token; every "
+    "request also carries an RFC 9421 signature (Signature-Input, Signature, Content-Digest).",
+}
+
+
 def _response(description: str, media_type: str, ref: str) -> dict[str, Any]:
     schema = {"$ref": f"#/components/schemas/{ref}"}
     return {"description": description, "content": {media_type: {"schema": schema}}}
@@ -98,6 +109,7 @@ def document_errors(schema: dict[str, Any]) -> dict[str, Any]:
     schemas = schema.setdefault("components", {}).setdefault("schemas", {})
     schemas["Problem"] = PROBLEM_SCHEMA
     schemas["OAuthError"] = OAUTH_ERROR_SCHEMA
+    schema["components"].setdefault("securitySchemes", {})["partnerToken"] = PARTNER_TOKEN_SCHEME
     for path, item in schema.get("paths", {}).items():
         for method, operation in item.items():
             if method not in _METHODS:

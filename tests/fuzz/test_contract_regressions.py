@@ -35,6 +35,8 @@ async def test_every_operation_documents_its_errors_as_problem_json(
                         path,
                         status,
                     )
+    # the partner operations' security requirement names a declared scheme
+    assert schema["components"]["securitySchemes"]["partnerToken"]["scheme"] == "bearer"
     token = schema["paths"]["/v1/oauth/token"]["post"]["responses"]
     assert token["400"]["content"]["application/json"]["schema"] == {
         "$ref": "#/components/schemas/OAuthError"
