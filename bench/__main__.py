@@ -73,7 +73,8 @@ BENCHMARKS: tuple[Benchmark, ...] = (
 )
 
 # A line carries a figure worth keeping when it names a baseline, a ratio or a slope.
-_FIGURE = re.compile(r"baseline|ratio|slope|\d\s?[×x]\b|[×x]\s?\d|req/s|/s\b|p9[59]", re.I)
+_FIGURE = re.compile(r"baseline|ratio|slope|×|\d\s?x\b|\bx\s?\d|req/s|/s\b|p9[59]| k = ", re.I)
+_TABLE_HEADER = "phase "  # bench.harness.table: its rows (one per target) are figures too
 
 
 @dataclass
@@ -106,6 +107,7 @@ def machine() -> dict[str, Any]:
 
 def _parse(lines: Sequence[str]) -> tuple[list[str], list[dict[str, Any]]]:
     figures, data = [], []
+    in_table = False
     for line in lines:
         text = line.strip()
         if text.startswith("{"):
@@ -114,7 +116,11 @@ def _parse(lines: Sequence[str]) -> tuple[list[str], list[dict[str, Any]]]:
                 continue
             except json.JSONDecodeError:
                 pass
-        if text and _FIGURE.search(text):
+        if text.startswith(_TABLE_HEADER):
+            in_table = True
+        elif not text:
+            in_table = False
+        elif in_table or _FIGURE.search(text):
             figures.append(text)
     return figures, data
 
