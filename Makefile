@@ -3,7 +3,7 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run demo test ci lint openapi clean
+.PHONY: run demo test ci lint openapi bench soak clean
 
 $(BIN)/gateway: pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -30,6 +30,12 @@ lint: $(BIN)/gateway
 
 openapi: $(BIN)/gateway
 	$(BIN)/gateway openapi export
+
+bench: $(BIN)/gateway  ## every benchmark at small sizes beside its baseline (PostgreSQL ones need BENCH_DATABASE_URL)
+	$(BIN)/python -m bench --json bench/results/latest.json
+
+soak: $(BIN)/gateway  ## a 5-minute mixed signed workload against a real server, then the invariants
+	$(BIN)/python -m bench.soak --minutes 5
 
 clean:
 	rm -rf $(VENV) gateway.db gateway.db-* .pytest_cache .mypy_cache .ruff_cache

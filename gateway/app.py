@@ -10,7 +10,6 @@ from typing import Any
 from litestar import Litestar
 from litestar.config.app import AppConfig
 from litestar.di import Provide
-from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
 from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
 from redis.asyncio import Redis
@@ -34,6 +33,7 @@ from gateway.jobs.worker import Worker
 from gateway.logging import configure_logging
 from gateway.middleware import RequestContextMiddleware, stamp_request_id
 from gateway.notifications import routes as notification_routes
+from gateway.openapi_contract import DocumentedOpenAPIConfig
 from gateway.ops.routes import health, ready
 from gateway.partners import routes as partner_routes
 from gateway.pii import PiiVault
@@ -150,7 +150,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         on_app_init=[on_app_init],
         template_config=console.template_config(),
         request_max_body_size=settings.body_limit,
-        openapi_config=OpenAPIConfig(
+        openapi_config=DocumentedOpenAPIConfig(
             title="Scenario-finance partner gateway",
             version=__version__,
             path="/schema",

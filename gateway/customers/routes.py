@@ -252,7 +252,7 @@ async def list_batch_items(
             ],
         )
         headers = {"Link": f'<?cursor={next_cursor}>; rel="next"'} if next_cursor else {}
-        return Response(body, media_type="text/csv; charset=utf-8", headers=headers)
+        return Response(body, media_type="text/csv", headers=headers)
     return Response(Page(data=items, next_cursor=next_cursor))
 
 

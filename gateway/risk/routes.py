@@ -6,6 +6,7 @@ from typing import Any
 
 from litestar import Response, get, post, put
 from litestar.di import Provide
+from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromPath, FromQuery, JSONBody
 from msgspec import UNSET
 from sqlmodel import col
@@ -227,6 +228,7 @@ async def get_case(case_id: FromPath[str], db_session: DbSession, staff: Staff) 
     dependencies=_workers,
     status_code=200,
     summary="Take the next case (locked to the caller); 204 when the queue is empty",
+    responses={204: ResponseSpec(None, description="The queue is empty")},
 )
 async def take_next(db_session: DbSession, staff: Staff) -> Response[CaseRead | None]:
     case = await cases.take_next(db_session, staff)

@@ -180,7 +180,7 @@ async def get_statement(
         )
     return Response(
         statements.as_csv(rows),
-        media_type="text/csv; charset=utf-8",
+        media_type="text/csv",
         headers={"Content-Disposition": f'attachment; filename="{name}.csv"'},
     )
 

@@ -100,7 +100,7 @@ async def marketing_list(
         headers = {"Content-Disposition": f'attachment; filename="{segment.value}.csv"'}
         if next_cursor:
             headers["X-Next-Cursor"] = next_cursor
-        return Response(body, media_type="text/csv; charset=utf-8", headers=headers)
+        return Response(body, media_type="text/csv", headers=headers)
     return Response(Page(data=entries, next_cursor=next_cursor))
 
 

@@ -46,7 +46,7 @@ def _check_range(date_from: date | None, date_to: date | None) -> None:
 def _csv(name: str, header: tuple[str, ...], rows: list[Any]) -> Response[Any]:
     return Response(
         render_csv(header, [r.values() for r in rows]),
-        media_type="text/csv; charset=utf-8",
+        media_type="text/csv",
         headers={"Content-Disposition": f'attachment; filename="{name}.csv"'},
     )
 

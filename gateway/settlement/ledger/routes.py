@@ -1,9 +1,10 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 import msgspec
-from litestar import get
+from litestar import Request, get
 from litestar.di import Provide
 from litestar.params import FromQuery
 
@@ -27,6 +28,13 @@ class TrialBalanceRead(msgspec.Struct):
     currency: str = CURRENCY
 
 
+def _is_rfc3339_with_offset(text: str) -> bool:
+    try:
+        return datetime.fromisoformat(text).tzinfo is not None
+    except ValueError:
+        return False
+
+
 @get(
     "/admin/v1/ledger/trial-balance",
     tags=["ledger"],
@@ -34,13 +42,19 @@ class TrialBalanceRead(msgspec.Struct):
     dependencies={"staff": Provide(require_role(Role.FINANCE, Role.AUDITOR))},
 )
 async def get_trial_balance(
-    db_session: DbSession, staff: Staff, as_of: FromQuery[datetime | None] = None
+    request: Request[Any, Any, Any],
+    db_session: DbSession,
+    staff: Staff,
+    as_of: FromQuery[datetime | None] = None,
 ) -> TrialBalanceRead:
-    """Balances include entries that occurred up to and including ``as_of`` (default: now)."""
-    if as_of is not None and as_of.tzinfo is None:
+    """Balances include entries that occurred up to and including ``as_of`` (default: now).
+
+    The query decoder would also take a bare number as Unix seconds (``as_of=-1451472688`` was
+    1924); the contract's timestamps are RFC 3339, so the raw text is checked."""
+    if as_of is not None and not _is_rfc3339_with_offset(request.query_params.get("as_of", "")):
         raise ValidationFailed(
             "as_of is an RFC 3339 timestamp with its offset, e.g. 2026-11-22T16:00:00Z.",
-            errors=[FieldError("as_of", "invalid", "timestamp without a UTC offset")],
+            errors=[FieldError("as_of", "invalid", "not an RFC 3339 timestamp with an offset")],
         )
     report = await service.trial_balance(db_session, as_of.astimezone(UTC) if as_of else None)
     return TrialBalanceRead(
