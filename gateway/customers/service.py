@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 from sqlmodel import SQLModel, col, select
 
 from gateway.channels.campaigns.service import is_credit_campaign
-from gateway.channels.lifecycle.service import record_opening
+from gateway.channels.lifecycle.service import record_openings
 from gateway.core_banking import AccountResult, CoreBanking
 from gateway.core_banking.schemas import AccountOpen
 from gateway.customers.models import Customer, CustomerLink, Touchpoint
@@ -342,11 +342,10 @@ async def open_customers(
     if touchpoints:
         await session.execute(sa.insert(table_of(Touchpoint)), touchpoints)
         # A bulk insert fires no ORM events: give each acquisition its milestone row here.
-        acquired = [Touchpoint(**t) for t in touchpoints if t["kind"] == "opened"]
+        acquired = [t for t in touchpoints if t["kind"] == "opened"]
 
         def acquire(sync: Session) -> None:
-            for touch in acquired:
-                record_opening(sync.connection(), touch)
+            record_openings(sync.connection(), acquired)
 
         await session.run_sync(acquire)
     return outcomes

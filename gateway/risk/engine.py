@@ -21,7 +21,7 @@ from typing import Any, Protocol
 import sqlalchemy as sa
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlmodel import SQLModel, col, select
+from sqlmodel import col, select
 
 from gateway.db import utcnow
 from gateway.errors import BusinessRuleViolation
@@ -94,7 +94,12 @@ def _clip(value: Any, length: int) -> str | None:
 
 
 def event_row(event_type: str, event: Mapping[str, Any]) -> RiskEvent:
-    """The log row of an event: its key columns and its payload (never raw PII)."""
+    return RiskEvent(**event_values(event_type, event))
+
+
+def event_values(event_type: str, event: Mapping[str, Any]) -> dict[str, Any]:
+    """The log row of an event, as column values: its key columns and its payload (never raw
+    PII). A chunk of openings is inserted from these without building ORM objects."""
     at = event.get("occurred_at") or utcnow()
     amount = int(event.get("amount") or 0)
     merchant = (
@@ -110,27 +115,29 @@ def event_row(event_type: str, event: Mapping[str, Any]) -> RiskEvent:
     }
     payload |= {k: v for k, v in context.items() if k in ("device_id", "ip", "user_agent")}
     payload["merchant"] = merchant
-    return RiskEvent(
-        id=new_id("rev"),
-        event_type=event_type,
-        kind=event.get("kind"),
-        occurred_at=at,
-        partner_id=event["partner_id"],
-        scenario=event.get("scenario"),
-        sub_channel=event.get("sub_channel"),
-        merchant=_clip(merchant, 80) if event_type != EventType.ACCOUNT_OPENING else None,
-        customer_id=event.get("customer_id"),
-        phone_index=event.get("phone_index"),
-        id_index=event.get("id_index"),
-        device_id=_clip(payload.get("device_id"), 128),
-        plate_no=_clip(event.get("plate_no"), 16),
-        card_id=_clip(event.get("card_id"), 64),
-        batch_id=event.get("batch_id"),
-        amount=amount,
-        round_amount=features.is_round(amount),
-        night=features.is_night(at),
-        payload=_jsonable(payload),
-    )
+    return {
+        "id": new_id("rev"),
+        "event_type": event_type,
+        "kind": event.get("kind"),
+        "occurred_at": at,
+        "partner_id": event["partner_id"],
+        "scenario": event.get("scenario"),
+        "sub_channel": event.get("sub_channel"),
+        "merchant": _clip(merchant, 80) if event_type != EventType.ACCOUNT_OPENING else None,
+        "customer_id": event.get("customer_id"),
+        "phone_index": event.get("phone_index"),
+        "id_index": event.get("id_index"),
+        "device_id": _clip(payload.get("device_id"), 128),
+        "plate_no": _clip(event.get("plate_no"), 16),
+        "card_id": _clip(event.get("card_id"), 64),
+        "batch_id": event.get("batch_id"),
+        "amount": amount,
+        "round_amount": features.is_round(amount),
+        "night": features.is_night(at),
+        "txn_id": None,
+        "payload": _jsonable(payload),
+        "features": {},
+    }
 
 
 class Logged(Protocol):
@@ -151,7 +158,12 @@ class Logged(Protocol):
 
 
 def cel_event(row: Logged) -> dict[str, Any]:
-    return EVENT_DEFAULTS | {k: v for k, v in row.payload.items() if v is not None}
+    return cel_payload(row.payload)
+
+
+def cel_payload(payload: Mapping[str, Any]) -> dict[str, Any]:
+    """What a rule sees as ``event``: the payload over the defaults of every field."""
+    return EVENT_DEFAULTS | {k: v for k, v in payload.items() if v is not None}
 
 
 def subject_of(rule_subject: str, row: Logged) -> tuple[str, str]:
@@ -188,10 +200,10 @@ async def _snoozed(
     return {(r, t, s) for r, t, s in rows.all()}
 
 
-async def _suspended(session: AsyncSession, row: RiskEvent) -> bool:
-    if not row.sub_channel:
+async def _suspended(session: AsyncSession, partner_id: str, sub_channel: str | None) -> bool:
+    if not sub_channel:
         return False
-    found = await session.get(SuspendedSubChannel, (row.partner_id, row.sub_channel))
+    found = await session.get(SuspendedSubChannel, (partner_id, sub_channel))
     return found is not None
 
 
@@ -267,7 +279,7 @@ async def _decide(
             )
         )
     reason = None
-    if await _suspended(session, row):
+    if await _suspended(session, row.partner_id, row.sub_channel):
         outcome, reason = Outcome.BLOCK, SUB_CHANNEL_SUSPENDED
     decision.outcome = outcome.value
     await session.flush()
@@ -329,40 +341,36 @@ async def _assess_openings_at(
     version: int,
     rules: Sequence[CompiledRule],
 ) -> list[Verdict]:
-    rows = [event_row(EventType.ACCOUNT_OPENING, {**e, "occurred_at": at}) for e in events]
+    rows = [event_values(EventType.ACCOUNT_OPENING, {**e, "occurred_at": at}) for e in events]
     computed = await features.chunk_opening_features(session, rows, at)
     for row, values in zip(rows, computed, strict=True):
-        row.features = _jsonable(values)
-    await session.execute(sa.insert(RiskEvent), [_columns(row) for row in rows])
-    suspended = {
-        (r.partner_id, r.sub_channel): await _suspended(session, r)
-        for r in {(r.partner_id, r.sub_channel): r for r in rows}.values()
-    }
+        row["features"] = _jsonable(values)
+    await session.execute(sa.insert(RiskEvent), rows)
+    channels = {(r["partner_id"], r["sub_channel"]) for r in rows}
+    suspended = {c: await _suspended(session, *c) for c in sorted(channels, key=str)}
     program = compiled(rules)
     verdicts: list[Verdict] = []
     quiet: list[dict[str, Any]] = []
     for row in rows:
-        fired = any(program.evaluate(cel_event(row), row.features))
-        if fired or suspended[(row.partner_id, row.sub_channel)]:
-            verdicts.append(await _decide(session, row, version, rules))
+        fired = any(program.evaluate(cel_payload(row["payload"]), row["features"]))
+        if fired or suspended[(row["partner_id"], row["sub_channel"])]:
+            verdicts.append(await _decide(session, RiskEvent(**row), version, rules))
             continue
-        decision = RiskDecision(
-            id=new_id("rdc"),
-            event_id=row.id,
-            event_type=row.event_type,
-            outcome=Outcome.ALLOW.value,
-            ruleset_version=version,
+        decision_id = new_id("rdc")
+        quiet.append(
+            {
+                "id": decision_id,
+                "event_id": row["id"],
+                "event_type": row["event_type"],
+                "outcome": Outcome.ALLOW.value,
+                "ruleset_version": version,
+                "created_at": at,
+            }
         )
-        quiet.append(_columns(decision))
-        verdicts.append(Verdict(Outcome.ALLOW, row.id, decision.id, version))
+        verdicts.append(Verdict(Outcome.ALLOW, row["id"], decision_id, version))
     if quiet:
         await session.execute(sa.insert(RiskDecision), quiet)
     return verdicts
-
-
-def _columns(obj: SQLModel) -> dict[str, Any]:
-    """A table row's column values, for a multi-row Core insert (no ORM bookkeeping)."""
-    return {c.key: getattr(obj, c.key) for c in obj.__table__.columns}  # type: ignore[attr-defined]
 
 
 async def attach_transaction(

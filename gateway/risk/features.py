@@ -11,7 +11,7 @@ history in days, which the rules use to stay silent for the first 7 days.
 from __future__ import annotations
 
 import statistics
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
@@ -175,17 +175,15 @@ async def _ids_by(
 
 
 async def chunk_opening_features(
-    session: AsyncSession, rows: Sequence[RiskEvent], at: datetime
+    session: AsyncSession, rows: Sequence[Mapping[str, Any]], at: datetime
 ) -> list[dict[str, Any]]:
-    """:func:`compute` for the opening rows of one chunk, all occurring at ``at``, before any
-    of them is logged: each row's features count the log plus the chunk's rows up to itself,
-    as if they had been logged and scored one by one, with a fixed number of queries."""
-    ids_by_phone = await _ids_by(
-        session, col(RiskEvent.phone_index), {r.phone_index for r in rows if r.phone_index}, at
-    )
-    ids_by_device = await _ids_by(
-        session, col(RiskEvent.device_id), {r.device_id for r in rows if r.device_id}, at
-    )
+    """The features of a chunk's opening events (their column values), all occurring at ``at``,
+    before any of them is logged: each row's features count the log plus the chunk's rows up to
+    itself, as if they had been logged and scored one by one, with a fixed number of queries."""
+    phones = {r["phone_index"] for r in rows if r["phone_index"]}
+    devices = {r["device_id"] for r in rows if r["device_id"]}
+    ids_by_phone = await _ids_by(session, col(RiskEvent.phone_index), phones, at)
+    ids_by_device = await _ids_by(session, col(RiskEvent.device_id), devices, at)
     opening = col(RiskEvent.event_type) == EventType.ACCOUNT_OPENING.value
     recent = [col(RiskEvent.occurred_at) > at - HOUR, col(RiskEvent.occurred_at) <= at]
     channel_counts: dict[tuple[str, str | None], int] = {}
@@ -193,28 +191,27 @@ async def chunk_opening_features(
     baselines: dict[tuple[str, str | None], dict[str, float]] = {}
     out: list[dict[str, Any]] = []
     for row in rows:
-        channel = (row.partner_id, row.sub_channel)
+        partner_id = row["partner_id"]
+        channel = (partner_id, row["sub_channel"])
         if channel not in channel_counts:
             channel_counts[channel] = await _count(session, opening, *channel_of(*channel), *recent)
             baselines[channel] = await channel_baseline(session, *channel, at)
-        if row.partner_id not in partner_counts:
-            partner_counts[row.partner_id] = await _count(
-                session, opening, col(RiskEvent.partner_id) == row.partner_id, *recent
+        if partner_id not in partner_counts:
+            partner_counts[partner_id] = await _count(
+                session, opening, col(RiskEvent.partner_id) == partner_id, *recent
             )
         channel_counts[channel] += 1
-        partner_counts[row.partner_id] += 1
-        phone_ids = _add(ids_by_phone, row.phone_index, row.id_index)
-        device_ids = _add(ids_by_device, row.device_id, row.id_index)
+        partner_counts[partner_id] += 1
         out.append(
             dict(DEFAULTS[EventType.ACCOUNT_OPENING])
             | {
-                "phone_ids_30d": phone_ids,
-                "device_ids_30d": device_ids,
+                "phone_ids_30d": _add(ids_by_phone, row["phone_index"], row["id_index"]),
+                "device_ids_30d": _add(ids_by_device, row["device_id"], row["id_index"]),
                 "sub_channel_openings_1h": channel_counts[channel],
-                "partner_openings_1h": partner_counts[row.partner_id],
+                "partner_openings_1h": partner_counts[partner_id],
                 **baselines[channel],
             }
-            | scenario_features(row)
+            | scenario_features_of(row["scenario"], row["payload"])
         )
     return out
 
@@ -419,8 +416,12 @@ async def release_features(session: AsyncSession, event: RiskEvent) -> dict[str,
 
 
 def scenario_features(event: RiskEvent) -> dict[str, Any]:
-    adapter = adapter_for(event.scenario) if event.scenario else None
-    return dict(adapter.risk_features(event.payload)) if adapter is not None else {}
+    return scenario_features_of(event.scenario, event.payload)
+
+
+def scenario_features_of(scenario: str | None, payload: Mapping[str, Any]) -> dict[str, Any]:
+    adapter = adapter_for(scenario) if scenario else None
+    return dict(adapter.risk_features(payload)) if adapter is not None else {}
 
 
 async def compute(session: AsyncSession, event: RiskEvent) -> dict[str, Any]:

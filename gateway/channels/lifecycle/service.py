@@ -17,6 +17,8 @@ so transactions of one customer may be applied in any order, twice, or by racing
 from __future__ import annotations
 
 import secrets
+from collections import Counter
+from collections.abc import Mapping, Sequence
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -86,32 +88,97 @@ def record_opening(connection: sa.Connection, touch: Touchpoint) -> None:
     Runs synchronously on the flush's connection (a mapper event), so the row commits exactly
     with the opening — every path that opens customers, single or batch, without calling here.
     """
-    activation_days, min_amount = DEFAULT_ACTIVATION_DAYS, DEFAULT_EFFECTIVE_MIN_AMOUNT
-    if touch.campaign:
-        rule = connection.execute(
-            sa.select(col(Campaign.activation_days), col(Campaign.effective_min_amount)).where(
-                col(Campaign.id) == touch.campaign
-            )
-        ).first()
-        if rule is not None:
-            activation_days, min_amount = rule[0], rule[1]
-    referrer = None
-    if touch.referral_code:
-        referrer = connection.execute(
-            sa.select(_milestones.c.customer_id).where(
-                _milestones.c.referral_code == normalise_code(touch.referral_code),
-                _milestones.c.customer_id != touch.customer_id,
-            )
-        ).scalar_one_or_none()
-    opened_at = touch.created_at
+    record_openings(connection, [{k: getattr(touch, k) for k in _TOUCH_FIELDS}])
+
+
+_TOUCH_FIELDS = (
+    "customer_id",
+    "partner_id",
+    "scenario",
+    "sub_channel",
+    "campaign",
+    "referral_code",
+    "created_at",
+)
+
+
+def record_openings(connection: sa.Connection, touches: Sequence[Mapping[str, Any]]) -> None:
+    """:func:`record_opening` for many acquisitions at once (a batch chunk's touchpoint rows,
+    whose bulk insert fires no mapper events): one look-up of their campaigns and referral codes,
+    one multi-row insert, one credit per referrer. Customers already recorded are left as is."""
+    if not touches:
+        return
+    rules = _campaign_rules(connection, {t["campaign"] for t in touches if t["campaign"]})
+    referrers = _referrers(connection, {normalise_code(t["referral_code"] or "") for t in touches})
+    pending = {t["customer_id"]: _milestone_values(t, rules, referrers) for t in touches}
+    insert = pg_insert if connection.dialect.name == "postgresql" else sqlite_insert
+    stmt = insert(_milestones).on_conflict_do_nothing().returning(_milestones.c.customer_id)
+    referred: Counter[str] = Counter()
+    for _ in range(8):  # a code collision (1 in ~10^12 per pair) just draws another code
+        rows = [v | {"referral_code": new_referral_code()} for v in pending.values()]
+        for customer_id in connection.execute(stmt, rows).scalars():
+            referrer = pending.pop(customer_id)["referrer_id"]
+            if referrer is not None:
+                referred[referrer] += 1
+        if pending:  # already recorded (nothing to credit twice), or a code collided
+            recorded = connection.execute(
+                sa.select(_milestones.c.customer_id).where(_milestones.c.customer_id.in_(pending))
+            ).scalars()
+            for customer_id in recorded:
+                del pending[customer_id]
+        if not pending:
+            break
+    else:
+        raise RuntimeError("could not draw a free referral code")
+    for referrer, count in referred.items():
+        connection.execute(
+            sa.update(_milestones)
+            .where(_milestones.c.customer_id == referrer)
+            .values(referred=_milestones.c.referred + count)
+        )
+
+
+def _campaign_rules(connection: sa.Connection, campaigns: set[str]) -> dict[str, tuple[int, int]]:
+    """Each campaign's activation window (days) and effective-customer minimum (fen)."""
+    if not campaigns:
+        return {}
+    rows = connection.execute(
+        sa.select(
+            col(Campaign.id), col(Campaign.activation_days), col(Campaign.effective_min_amount)
+        ).where(col(Campaign.id).in_(campaigns))
+    )
+    return {row[0]: (row[1], row[2]) for row in rows}
+
+
+def _referrers(connection: sa.Connection, codes: set[str]) -> dict[str, str]:
+    """The customer each referral code belongs to."""
+    codes.discard("")
+    if not codes:
+        return {}
+    rows = connection.execute(
+        sa.select(_milestones.c.referral_code, _milestones.c.customer_id).where(
+            _milestones.c.referral_code.in_(codes)
+        )
+    )
+    return {row[0]: row[1] for row in rows}
+
+
+def _milestone_values(
+    touch: Mapping[str, Any], rules: dict[str, tuple[int, int]], referrers: dict[str, str]
+) -> dict[str, Any]:
+    activation_days, min_amount = rules.get(
+        touch["campaign"] or "", (DEFAULT_ACTIVATION_DAYS, DEFAULT_EFFECTIVE_MIN_AMOUNT)
+    )
+    referrer = referrers.get(normalise_code(touch["referral_code"] or ""))
+    opened_at = touch["created_at"]
     opened_date = business_date_of(opened_at)
-    values: dict[str, Any] = {
-        "customer_id": touch.customer_id,
-        "partner_id": touch.partner_id,
-        "scenario": touch.scenario,
-        "sub_channel": touch.sub_channel,
-        "campaign": touch.campaign,
-        "referrer_id": referrer,
+    return {
+        "customer_id": touch["customer_id"],
+        "partner_id": touch["partner_id"],
+        "scenario": touch["scenario"],
+        "sub_channel": touch["sub_channel"],
+        "campaign": touch["campaign"],
+        "referrer_id": referrer if referrer != touch["customer_id"] else None,
         "opened_at": opened_at,
         "opened_date": opened_date,
         "cohort_week": cohort_week(opened_date),
@@ -128,27 +195,6 @@ def record_opening(connection: sa.Connection, touch: Touchpoint) -> None:
         "incentive_held": 0,
         "updated_at": utcnow(),
     }
-    insert = pg_insert if connection.dialect.name == "postgresql" else sqlite_insert
-    for _ in range(8):  # a code collision (1 in ~10^12 per pair) just draws another code
-        stmt = insert(_milestones).values(**values, referral_code=new_referral_code())
-        result = connection.execute(stmt.on_conflict_do_nothing())
-        if result.rowcount:
-            break
-        exists = connection.execute(
-            sa.select(_milestones.c.customer_id).where(
-                _milestones.c.customer_id == touch.customer_id
-            )
-        ).first()
-        if exists is not None:
-            return  # already recorded: nothing to credit twice
-    else:
-        raise RuntimeError("could not draw a free referral code")
-    if referrer is not None:
-        connection.execute(
-            sa.update(_milestones)
-            .where(_milestones.c.customer_id == referrer)
-            .values(referred=_milestones.c.referred + 1)
-        )
 
 
 # -- transactions (applied by a job) ----------------------------------------------------------
