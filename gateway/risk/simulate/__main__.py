@@ -17,6 +17,7 @@ from collections.abc import Sequence
 
 from gateway import migrate
 from gateway.db import create_engine, session_factory
+from gateway.logging import configure_logging
 from gateway.pii import PiiVault
 from gateway.risk.simulate import default_instances, generate, report, run
 from gateway.settings import Settings
@@ -50,6 +51,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--days", type=int, default=21)
     parser.add_argument("--database-url", help="an empty database of its own (default: SQLite)")
     args = parser.parse_args(argv)
+    configure_logging(level="WARNING")  # one risk.decided line per hit would bury the report
     with tempfile.TemporaryDirectory() as tmp:
         url = args.database_url or f"sqlite+aiosqlite:///{tmp}/simulate.db"
         migrate.upgrade(url)
