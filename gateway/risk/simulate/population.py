@@ -105,6 +105,9 @@ class Scenario:
 
 @dataclass
 class Customer:
+    """A generated customer: opened in the window (an :class:`Opening`) or a merchant's earlier
+    card holder; ``plate``/``tank_l`` for drivers, ``card`` for students."""
+
     id: str
     scenario: str
     partner_id: str
@@ -130,9 +133,9 @@ class _Builder:
     def id(self, prefix: str) -> str:
         return f"{prefix}_" + "".join(self.rng.choice(_ALPHABET) for _ in range(26))
 
-    def at(self, day: float, hour: float = 0.0) -> datetime:
+    def at(self, day: int, hour: float = 0.0) -> datetime:
         """A moment ``day`` days after the window opens, at ``hour`` local (Shanghai) time."""
-        local = self.start.astimezone(SHANGHAI) + timedelta(days=int(day), hours=hour)
+        local = self.start.astimezone(SHANGHAI) + timedelta(days=day, hours=hour)
         return local.astimezone(UTC)
 
     def daytime(self, day: int) -> datetime:
@@ -263,9 +266,6 @@ class _World:
     shops: dict[str, list[str]]  # campus → its merchants (canteens first, then shops)
     merchants: list[str]  # stored-value merchants (each its own partner)
     customers: list[Customer] = field(default_factory=list)
-
-    def of(self, sub_channel: str) -> list[Customer]:
-        return [c for c in self.customers if c.sub_channel == sub_channel]
 
 
 def _world(b: _Builder, customers: int, instances: int) -> _World:
