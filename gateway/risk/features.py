@@ -226,75 +226,53 @@ def _add(seen: dict[str, set[str]], key: str | None, id_index: str | None) -> in
     return len(ids)
 
 
-async def _velocity(
-    session: AsyncSession, column: Any, value: Any, at: datetime, window: timedelta
-) -> tuple[int, int]:
-    if not value:
-        return 0, 0
-    row = (
-        await session.execute(
-            select(sa.func.count(), sa.func.coalesce(sa.func.sum(col(RiskEvent.amount)), 0)).where(
-                *_within(column, value, at, window),
-                col(RiskEvent.event_type) == EventType.TRANSACTION.value,
-            )
-        )
-    ).one()
-    return int(row[0]), int(row[1])
+def _txn_count(*where: Any) -> Any:
+    """``COUNT(*)`` of logged transactions matching ``where``, as a scalar subquery."""
+    return (
+        select(sa.func.count())
+        .select_from(RiskEvent)
+        .where(col(RiskEvent.event_type) == EventType.TRANSACTION.value, *where)
+        .scalar_subquery()
+    )
 
 
-async def _merchant_day(session: AsyncSession, event: RiskEvent) -> dict[str, Any]:
-    """24-hour volume, its round-amount share, and tonight's count at the merchant."""
-    at, merchant = event.occurred_at, event.merchant
+def _txn_sum(value: Any, *where: Any) -> Any:
+    return (
+        select(sa.func.coalesce(sa.func.sum(value), 0))
+        .where(col(RiskEvent.event_type) == EventType.TRANSACTION.value, *where)
+        .scalar_subquery()
+    )
+
+
+def _merchant_day(event: RiskEvent) -> dict[str, Any]:
+    """24-hour volume and its round amounts, the hour's count, tonight's count and the week's
+    night share at the merchant."""
+    at, merchant = event.occurred_at, col(RiskEvent.merchant)
     payment = col(RiskEvent.kind) != "refund"
-    round_sum = sa.func.sum(sa.case((col(RiskEvent.round_amount), col(RiskEvent.amount)), else_=0))
-    row = (
-        await session.execute(
-            select(
-                sa.func.count(),
-                sa.func.coalesce(sa.func.sum(col(RiskEvent.amount)), 0),
-                sa.func.coalesce(round_sum, 0),
-            ).where(
-                *_within(col(RiskEvent.merchant), merchant, at, DAY),
-                col(RiskEvent.event_type) == EventType.TRANSACTION.value,
-                payment,
-            )
-        )
-    ).one()
-    volume = int(row[1])
-    night_today = 0
+    day = [*_within(merchant, event.merchant, at, DAY), payment]
+    week = _within(merchant, event.merchant, at, WEEK)
+    parts = {
+        "merchant_count_1h": _txn_count(*_within(merchant, event.merchant, at, HOUR)),
+        "merchant_sum_24h": _txn_sum(col(RiskEvent.amount), *day),
+        "round_sum_24h": _txn_sum(
+            sa.case((col(RiskEvent.round_amount), col(RiskEvent.amount)), else_=0), *day
+        ),
+        "week_count": _txn_count(*week),
+        "week_nights": _txn_count(*week, col(RiskEvent.night)),
+    }
     if event.night:
-        night_today = await _count(
-            session,
-            col(RiskEvent.merchant) == merchant,
-            col(RiskEvent.event_type) == EventType.TRANSACTION.value,
+        parts["merchant_night_txns_today"] = _txn_count(
+            merchant == event.merchant,
             col(RiskEvent.night),
             col(RiskEvent.occurred_at) >= local_midnight(at),
             col(RiskEvent.occurred_at) <= at,
         )
-    week = (
-        await session.execute(
-            select(sa.func.count(), sa.func.sum(sa.case((col(RiskEvent.night), 1), else_=0))).where(
-                *_within(col(RiskEvent.merchant), merchant, at, WEEK),
-                col(RiskEvent.event_type) == EventType.TRANSACTION.value,
-            )
-        )
-    ).one()
-    return {
-        "merchant_count_1h": await _count(
-            session,
-            col(RiskEvent.event_type) == EventType.TRANSACTION.value,
-            *_within(col(RiskEvent.merchant), merchant, at, HOUR),
-        ),
-        "merchant_sum_24h": volume,
-        "merchant_round_share_24h": round(int(row[2]) / volume, 4) if volume else 0.0,
-        "merchant_night_txns_today": night_today,
-        "merchant_night_share_7d": round(int(week[1] or 0) / int(week[0]), 4) if week[0] else 0.0,
-    }
+    return parts
 
 
-async def _one_and_done(session: AsyncSession, event: RiskEvent) -> dict[str, Any]:
-    """Customers of the sub-channel over 30 days, and the share whose only payment was just
-    over the effective threshold more than a week ago (then dormant): incentive farming."""
+def _one_and_done(event: RiskEvent) -> dict[str, Any]:
+    """Customers of the sub-channel over 30 days, and how many of them paid only once, just over
+    the effective threshold, more than a week ago (then went dormant): incentive farming."""
     if not event.sub_channel:
         return {}
     at = event.occurred_at
@@ -326,60 +304,77 @@ async def _one_and_done(session: AsyncSession, event: RiskEvent) -> dict[str, An
         ),
         else_=0,
     )
-    row = (
-        await session.execute(
-            select(sa.func.count(), sa.func.coalesce(sa.func.sum(farmed), 0)).select_from(
-                per_customer
-            )
-        )
-    ).one()
-    customers = int(row[0])
     return {
-        "sub_channel_customers_30d": customers,
-        "sub_channel_one_and_done_share": round(int(row[1]) / customers, 4) if customers else 0.0,
+        "sub_channel_customers_30d": select(sa.func.count())
+        .select_from(per_customer)
+        .scalar_subquery(),
+        "farmed_30d": select(sa.func.coalesce(sa.func.sum(farmed), 0))
+        .select_from(per_customer)
+        .scalar_subquery(),
     }
 
 
 async def transaction_features(session: AsyncSession, event: RiskEvent) -> dict[str, Any]:
+    """The features of a logged transaction, read in ONE statement of scalar subqueries (each
+    on its own index): this runs inline on every payment, where one round trip per feature
+    cost more than the rest of the request (docs/performance.md)."""
     at, payload = event.occurred_at, event.payload
+    parts: dict[str, Any] = {}
+    for name, column, value, window in (
+        ("customer_count_24h", col(RiskEvent.customer_id), event.customer_id, DAY),
+        ("device_count_24h", col(RiskEvent.device_id), event.device_id, DAY),
+        ("card_count_24h", col(RiskEvent.card_id), event.card_id, DAY),
+        ("partner_count_1h", col(RiskEvent.partner_id), event.partner_id, HOUR),
+    ):
+        if value:
+            parts[name] = _txn_count(*_within(column, value, at, window))
+    parts |= _merchant_day(event)
+    if event.plate_no:
+        parts["plate_fuelings_today"] = _txn_count(
+            col(RiskEvent.plate_no) == event.plate_no,
+            col(RiskEvent.kind) != "refund",
+            col(RiskEvent.occurred_at) >= local_midnight(at),
+            col(RiskEvent.occurred_at) <= at,
+        )
+    if event.kind == "refund" and event.customer_id:
+        parts["customer_merchant_refunds_24h"] = _count_of(
+            col(RiskEvent.kind) == "refund",
+            col(RiskEvent.merchant) == event.merchant,
+            *_within(col(RiskEvent.customer_id), event.customer_id, at, DAY),
+        )
+    parts |= _one_and_done(event)
+    row = (await session.execute(select(*(v.label(k) for k, v in parts.items())))).one()
+    got = {k: int(v or 0) for k, v in row._mapping.items()}
+    volume, week = got.pop("merchant_sum_24h"), got.pop("week_count")
+    round_sum, week_nights = got.pop("round_sum_24h"), got.pop("week_nights")
+    customers, farmed = got.pop("sub_channel_customers_30d", 0), got.pop("farmed_30d", 0)
     features: dict[str, Any] = {
         "amount": event.amount,
         "round_amount": event.round_amount,
         "is_night": event.night,
         "litres_ml": int(payload.get("litres_ml") or 0),
         "tank_capacity_ml": int(float(payload.get("tank_capacity_l") or 0) * 1000),
-        "customer_count_24h": (
-            await _velocity(session, col(RiskEvent.customer_id), event.customer_id, at, DAY)
-        )[0],
-        "device_count_24h": (
-            await _velocity(session, col(RiskEvent.device_id), event.device_id, at, DAY)
-        )[0],
-        "card_count_24h": (
-            await _velocity(session, col(RiskEvent.card_id), event.card_id, at, DAY)
-        )[0],
-        "partner_count_1h": (
-            await _velocity(session, col(RiskEvent.partner_id), event.partner_id, at, HOUR)
-        )[0],
+        "customer_count_24h": 0,
+        "device_count_24h": 0,
+        "card_count_24h": 0,
+        "partner_count_1h": 0,
+        "merchant_night_txns_today": 0,
+        **got,
+        "merchant_sum_24h": volume,
+        "merchant_round_share_24h": round(round_sum / volume, 4) if volume else 0.0,
+        "merchant_night_share_7d": round(week_nights / week, 4) if week else 0.0,
     }
-    features |= await _merchant_day(session, event)
-    if event.plate_no:
-        features["plate_fuelings_today"] = await _count(
-            session,
-            col(RiskEvent.plate_no) == event.plate_no,
-            col(RiskEvent.event_type) == EventType.TRANSACTION.value,
-            col(RiskEvent.kind) != "refund",
-            col(RiskEvent.occurred_at) >= local_midnight(at),
-            col(RiskEvent.occurred_at) <= at,
+    if event.sub_channel:
+        features["sub_channel_customers_30d"] = customers
+        features["sub_channel_one_and_done_share"] = (
+            round(farmed / customers, 4) if customers else 0.0
         )
-    if event.kind == "refund" and event.customer_id:
-        features["customer_merchant_refunds_24h"] = await _count(
-            session,
-            col(RiskEvent.kind) == "refund",
-            col(RiskEvent.merchant) == event.merchant,
-            *_within(col(RiskEvent.customer_id), event.customer_id, at, DAY),
-        )
-    features |= await _one_and_done(session, event)
     return features
+
+
+def _count_of(*where: Any) -> Any:
+    """``COUNT(*)`` of logged events of any type matching ``where``, as a scalar subquery."""
+    return select(sa.func.count()).select_from(RiskEvent).where(*where).scalar_subquery()
 
 
 async def release_features(session: AsyncSession, event: RiskEvent) -> dict[str, Any]:
