@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import secrets
 import subprocess
 import sys
 import uuid
@@ -44,6 +46,28 @@ async def redis_reachable(url: str) -> bool:
         return False
     finally:
         await client.aclose()
+
+
+def gateway_env(database_url: str, work: Path, public_url: str = PUBLIC_URL) -> dict[str, str]:
+    """The environment a benchmark's gateway processes share: fresh secrets and key file in
+    ``work``, jobs out of process, JSON logs. Also applied to this process (which onboards
+    through the same settings), and the database is migrated."""
+    from gateway import migrate  # noqa: PLC0415
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GATEWAY_")}
+    env |= {
+        "GATEWAY_DATABASE_URL": database_url,
+        "GATEWAY_PUBLIC_URL": public_url,
+        "GATEWAY_SECRET_KEY": secrets.token_urlsafe(32),
+        "GATEWAY_PII_KEY": secrets.token_urlsafe(32),
+        "GATEWAY_KEY_FILE": str(work / "keys.json"),
+        "GATEWAY_WORKERS_IN_PROCESS": "false",
+        "GATEWAY_LOG_FORMAT": "json",
+        "GATEWAY_JOB_POLL_SECONDS": "0.1",
+    }
+    os.environ.update({k: v for k, v in env.items() if k.startswith("GATEWAY_")})
+    migrate.upgrade(database_url)
+    return env
 
 
 @dataclass

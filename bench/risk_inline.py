@@ -299,26 +299,13 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 def main(argv: Sequence[str] | None = None) -> int:
     import shutil  # noqa: PLC0415
 
-    from bench._setup import PUBLIC_URL  # noqa: PLC0415
-    from gateway import migrate  # noqa: PLC0415
-
     args = parse_args(argv)
     work = Path(tempfile.mkdtemp(prefix="bench-risk-inline-"))
     url = args.database_url or f"sqlite+aiosqlite:///{work}/bench.db"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GATEWAY_")}
-    env |= {
-        "GATEWAY_DATABASE_URL": url,
-        "GATEWAY_PUBLIC_URL": PUBLIC_URL,
-        "GATEWAY_SECRET_KEY": secrets.token_urlsafe(32),
-        "GATEWAY_PII_KEY": secrets.token_urlsafe(32),
-        "GATEWAY_KEY_FILE": str(work / "keys.json"),
-        "GATEWAY_WORKERS_IN_PROCESS": "false",
-        "GATEWAY_LOG_FORMAT": "json",
-        "GATEWAY_JOB_POLL_SECONDS": "0.1",
-    }
-    os.environ.update({k: v for k, v in env.items() if k.startswith("GATEWAY_")})
+    from bench._setup import gateway_env  # noqa: PLC0415
+
     _log(f"work directory {work}; migrating {url.split('@')[-1]}")
-    migrate.upgrade(url)
+    env = gateway_env(url, work)
     try:
         print(asyncio.run(run(args, env, work)))
     finally:
