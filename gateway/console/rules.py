@@ -114,16 +114,7 @@ async def create_rule(
 ) -> Template | Redirect:
     try:
         data = await form_as(request, RuleCreate, numbers=("weight",))
-        values = {
-            "id": data.id,
-            "event_type": data.event_type,
-            "description": data.description,
-            "expression": data.expression,
-            "severity": data.severity,
-            "weight": data.weight,
-            "subject": data.subject,
-        }
-        rule = await ruleset.create_draft(db_session, staff, values, new=True)
+        rule = await ruleset.create_draft(db_session, staff, data.draft_values(), new=True)
     except DRAFT_REFUSALS as e:
         typed = await _typed(request)
         return await _list_page(db_session, staff, status_code=e.status, error=e, typed=typed)

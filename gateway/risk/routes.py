@@ -68,16 +68,7 @@ async def get_rule(rule_id: FromPath[str], db_session: DbSession, staff: Staff) 
 
 @post("/admin/v1/risk/rules", tags=TAGS, dependencies=_workers, summary="A new rule (a draft)")
 async def create_rule(data: JSONBody[RuleCreate], db_session: DbSession, staff: Staff) -> RuleRead:
-    values = {
-        "id": data.id,
-        "event_type": data.event_type,
-        "description": data.description,
-        "expression": data.expression,
-        "severity": data.severity,
-        "weight": data.weight,
-        "subject": data.subject,
-    }
-    rule = await ruleset.create_draft(db_session, staff, values, new=True)
+    rule = await ruleset.create_draft(db_session, staff, data.draft_values(), new=True)
     return await _one_rule(db_session, rule.id)
 
 

@@ -34,6 +34,10 @@ class RuleCreate(Strict):
     severity: SeverityName = "review"
     weight: Weight = 10
 
+    def draft_values(self) -> dict[str, Any]:
+        """The first draft's columns, as ``ruleset.create_draft`` takes them."""
+        return msgspec.structs.asdict(self)
+
 
 class RuleUpdate(Strict):
     """A new draft version; what is left out is kept from the latest version."""
