@@ -175,6 +175,19 @@ class Fleet:
                 proc.wait()
         self.procs.clear()
 
+    def fetchval(self, sql: str, *args: Any) -> Any:
+        """One value read straight from the fleet's database (checks the API cannot show)."""
+
+        async def run() -> Any:
+            dsn = make_url(self.database_url).set(drivername="postgresql")
+            conn = await asyncpg.connect(dsn.render_as_string(hide_password=False))
+            try:
+                return await conn.fetchval(sql, *args)
+            finally:
+                await conn.close()
+
+        return asyncio.run(run())
+
     def add_staff(self, username: str, *roles: str) -> None:
         role_args = [arg for role in roles for arg in ("--role", role)]
         self.cli("users", "add", username, *role_args, "--password", STAFF_PASSWORD)
