@@ -228,12 +228,7 @@ def _add(seen: dict[str, set[str]], key: str | None, id_index: str | None) -> in
 
 def _txn_count(*where: Any) -> Any:
     """``COUNT(*)`` of logged transactions matching ``where``, as a scalar subquery."""
-    return (
-        select(sa.func.count())
-        .select_from(RiskEvent)
-        .where(col(RiskEvent.event_type) == EventType.TRANSACTION.value, *where)
-        .scalar_subquery()
-    )
+    return _count_of(col(RiskEvent.event_type) == EventType.TRANSACTION.value, *where)
 
 
 def _txn_sum(value: Any, *where: Any) -> Any:
