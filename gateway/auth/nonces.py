@@ -9,6 +9,7 @@ a TTL that outlives the window in which the value would be accepted at all.
 from __future__ import annotations
 
 import functools
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, Protocol
 
@@ -19,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import col, delete
 
 from gateway.auth.models import UsedNonce
+from gateway.batching import GroupSender
 from gateway.db import UTCDateTime, autocommit, utcnow
 
 
@@ -30,26 +32,39 @@ class NonceStore(Protocol):
 class DatabaseNonceStore:
     """Nonces in the ``used_nonces`` table.
 
-    Each claim is one statement on an autocommit connection, never part of the request's
-    transaction: a nonce must stay spent even when the request that presented it fails later, or
-    that request could be replayed. No BEGIN/COMMIT round trips either (the front door's hot path,
-    docs/performance.md).
+    Claims are statements on an autocommit connection, never part of the request's transaction:
+    a nonce must stay spent even when the request that presented it fails later, or that request
+    could be replayed. No BEGIN/COMMIT round trips either. Concurrent claims go together as one
+    multi-row statement (:class:`~gateway.batching.GroupSender`); a pair claimed twice in one
+    batch is won by the earlier claim, and across batches and replicas the primary key decides.
     """
 
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = autocommit(engine)
+        self._claims = GroupSender(self._claim_batch, max_batch=MAX_BATCH)
 
     async def claim(self, scope: str, nonce: str, ttl_seconds: int) -> bool:
+        return await self._claims(_Claim(scope, nonce, ttl_seconds))
+
+    async def _claim_batch(self, batch: list[_Claim]) -> list[bool]:
         now = utcnow()
-        values = {
-            "scope": scope,
-            "nonce": nonce,
-            "now": now,
-            "expires_at": now + timedelta(seconds=ttl_seconds),
+        rows = {
+            (c.scope, c.nonce): {
+                "scope": c.scope,
+                "nonce": c.nonce,
+                "now": now,
+                "expires_at": now + timedelta(seconds=c.ttl_seconds),
+            }
+            for c in reversed(batch)  # the earliest claim of a pair sets its expiry
         }
         async with self._engine.connect() as conn:
-            stmt = _claim_statement(conn.dialect.name)
-            return (await conn.execute(stmt, values)).first() is not None
+            result = await conn.execute(_claim_statement(conn.dialect.name), list(rows.values()))
+            won = {(scope, nonce) for scope, nonce in result.all()}
+        outcome = []
+        for c in batch:
+            outcome.append((c.scope, c.nonce) in won)
+            won.discard((c.scope, c.nonce))  # a later claim of the same pair loses
+        return outcome
 
     async def purge_expired(self) -> int:
         """Delete expired rows (housekeeping only: :meth:`claim` already reuses them)."""
@@ -60,13 +75,25 @@ class DatabaseNonceStore:
         return int(result.rowcount)
 
 
+MAX_BATCH = 500  # claims per statement or pipeline
+
+
+@dataclass(frozen=True, slots=True)
+class _Claim:
+    scope: str
+    nonce: str
+    ttl_seconds: int
+
+
 @functools.cache
 def _claim_statement(dialect: str) -> sa.Insert:
     """``INSERT … ON CONFLICT DO UPDATE … WHERE expired RETURNING``, one atomic statement.
 
     A row is returned when the nonce was new or its earlier use had expired; a live row makes the
-    conflict a no-op and nothing is returned. A concurrent twin waits on the primary key (or
-    SQLite's writer lock) and then sees the first claim's live row. Built once per dialect, with
+    conflict a no-op and nothing is returned. Executed with a list of claims, SQLAlchemy sends them
+    as one multi-row statement (its "insertmanyvalues"); a pair may appear only once in it. A
+    concurrent twin on another replica waits on the primary key (or SQLite's writer lock) and then
+    sees the first claim's live row. Built once per dialect, with
     bound parameters: building it per call cost as much as running it (docs/performance.md).
     """
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
@@ -79,17 +106,25 @@ def _claim_statement(dialect: str) -> sa.Insert:
         index_elements=[col(UsedNonce.scope), col(UsedNonce.nonce)],
         set_={"expires_at": stmt.excluded.expires_at},
         where=col(UsedNonce.expires_at) <= sa.bindparam("now", type_=UTCDateTime()),
-    ).returning(col(UsedNonce.nonce))
+    ).returning(col(UsedNonce.scope), col(UsedNonce.nonce))
 
 
 class RedisNonceStore:
-    """Nonces as Redis keys that expire by themselves (``SET NX EX``)."""
+    """Nonces as Redis keys that expire by themselves (``SET NX EX``); concurrent claims go
+    together in one pipeline."""
 
     def __init__(self, client: Redis[Any]) -> None:
         self._redis = client
+        self._claims = GroupSender(self._claim_batch, max_batch=MAX_BATCH)
 
     async def claim(self, scope: str, nonce: str, ttl_seconds: int) -> bool:
-        return bool(await self._redis.set(_redis_key(scope, nonce), 1, nx=True, ex=ttl_seconds))
+        return await self._claims(_Claim(scope, nonce, ttl_seconds))
+
+    async def _claim_batch(self, batch: list[_Claim]) -> list[bool]:
+        pipe = self._redis.pipeline(transaction=False)
+        for c in batch:  # Redis runs them in order: of two claims of one pair the first wins
+            pipe.set(_redis_key(c.scope, c.nonce), 1, nx=True, ex=c.ttl_seconds)
+        return [bool(won) for won in await pipe.execute()]
 
 
 def _redis_key(scope: str, nonce: str) -> str:

@@ -9,8 +9,10 @@ nonces. Every rejection is a 401 with its own stable code.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
+import json
 import secrets
 import time
 from collections.abc import Callable, Mapping
@@ -290,9 +292,16 @@ def _resolve_key(
     if jwk is None:
         raise SignatureKeyUnknown(f"Key {key_id!r} is not one of this partner's keys.")
     try:
-        return public_key_from_jwk(jwk), algorithm_for(jwk)
+        return _verification_key(json.dumps(jwk, sort_keys=True))
     except ValueError as e:
         raise SignatureKeyUnknown(f"Key {key_id!r} cannot verify signatures.") from e
+
+
+@functools.lru_cache(maxsize=4096)
+def _verification_key(jwk_json: str) -> tuple[PublicKey, str]:
+    """A registered JWK imported once per process, not on every request it signs."""
+    jwk = json.loads(jwk_json)
+    return public_key_from_jwk(jwk), algorithm_for(jwk)
 
 
 def _check_freshness(signature_input: _SignatureInput, now: float) -> None:

@@ -7,9 +7,11 @@ import os
 import secrets
 from collections.abc import AsyncIterator
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from redis.asyncio import Redis
+from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlmodel import col, select
 
@@ -63,6 +65,37 @@ async def test_concurrent_claims_have_one_winner(sessions: Sessions) -> None:
     results = await asyncio.gather(*(store.claim("s", "race", TTL) for _ in range(10)))
 
     assert sorted(results) == [False] * 9 + [True]
+
+
+async def test_two_replicas_racing_for_one_nonce_have_one_winner(sessions: Sessions) -> None:
+    replicas = [DatabaseNonceStore(sessions.kw["bind"]) for _ in range(2)]
+
+    results = await asyncio.gather(*(replicas[n % 2].claim("s", "race", TTL) for n in range(10)))
+
+    assert sorted(results) == [False] * 9 + [True]
+
+
+async def test_concurrent_claims_share_statements(sessions: Sessions) -> None:
+    """Claims arriving while one is in flight go together in the next statement."""
+    engine = sessions.kw["bind"]
+    statements: list[str] = []
+
+    def count(*args: Any) -> None:
+        statements.append(args[2])
+
+    event.listen(engine.sync_engine, "before_cursor_execute", count)
+    try:
+        store = DatabaseNonceStore(engine)
+        results = await asyncio.gather(*(store.claim("s", f"n-{n}", TTL) for n in range(50)))
+    finally:
+        event.remove(engine.sync_engine, "before_cursor_execute", count)
+
+    assert results == [True] * 50
+    inserts = [s for s in statements if s.lstrip().upper().startswith("INSERT")]
+    assert 1 <= len(inserts) <= 2  # the first claim alone, then the 49 queued behind it
+    async with sessions() as session:
+        stored = (await session.execute(select(col(UsedNonce.nonce)))).scalars().all()
+    assert sorted(stored) == sorted(f"n-{n}" for n in range(50))
 
 
 async def test_an_expired_use_frees_the_nonce_once(sessions: Sessions) -> None:
