@@ -15,6 +15,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
+from authlib.common.security import is_secure_transport
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -88,6 +89,17 @@ class Settings(BaseSettings):
     oidc_redirect_url: str | None = None
 
     ssrf_allowlist: list[str] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _check_public_url(self) -> Settings:
+        """Partners' token requests go to this URL, and OAuth 2 needs https: Authlib refuses any
+        other URL except loopback (or with ``AUTHLIB_INSECURE_TRANSPORT`` set, for a development
+        network). Refused here at startup rather than on every token request."""
+        if not is_secure_transport(self.public_url.rstrip("/") + "/v1/oauth/token"):
+            raise SettingsError(
+                "GATEWAY_PUBLIC_URL must be https (or a loopback http URL for local development)"
+            )
+        return self
 
     @model_validator(mode="after")
     def _check_production(self) -> Settings:

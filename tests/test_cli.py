@@ -85,6 +85,22 @@ def test_production_refuses_weak_secrets() -> None:
     assert "too weak" in result.output
 
 
+def test_a_public_url_oauth_cannot_serve_is_refused_at_startup(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Authlib refuses token requests to a plain-http URL (other than loopback); the gateway says
+    so when it starts rather than answering every token request with a 500."""
+    monkeypatch.delenv("AUTHLIB_INSECURE_TRANSPORT", raising=False)
+    runner = CliRunner()
+    refused = runner.invoke(
+        main, ["db", "upgrade"], env={"GATEWAY_PUBLIC_URL": "http://gateway.internal:8000"}
+    )
+    assert refused.exit_code == 1
+    assert "GATEWAY_PUBLIC_URL must be https" in refused.output
+    for url in ("https://gateway.example.com", "http://127.0.0.1:8000", "http://localhost:8000"):
+        Settings(public_url=url)  # accepted
+
+
 def test_openapi_export_is_deterministic(tmp_path: object) -> None:
     first = render_openapi()
     assert first == render_openapi()
