@@ -18,6 +18,7 @@ from litestar.exceptions import (
     NotAuthorizedException,
     ValidationException,
 )
+from sqlalchemy import exc as sa_exc
 
 PROBLEM_JSON = "application/problem+json"
 PROBLEM_BASE = "https://errors.gateway.bank/"
@@ -215,5 +216,36 @@ def handle_exception(request: Request[Any, Any, Any], exc: Exception) -> Respons
         detail = exc.detail if status < 500 else HTTPStatus(status).phrase
         headers = dict(exc.headers or {})
         return problem_response(request, status, code, detail, headers=headers or None)
+    if _database_unavailable(exc):
+        log.error(
+            "request.db_unavailable", path=request.url.path, method=request.method, exc_info=exc
+        )
+        return problem_response(
+            request,
+            503,
+            "database_unavailable",
+            "The gateway's database is busy or unreachable; retry shortly.",
+            headers={"Retry-After": "1"},
+        )
     log.error("request.unhandled_error", path=request.url.path, method=request.method, exc_info=exc)
     return problem_response(request, 500, "internal_error", "An unexpected error occurred.")
+
+
+# SQLSTATE classes of a database that cannot take the request now: connection exceptions,
+# insufficient resources ("too many clients"), operator intervention (shutting down, starting up).
+_UNAVAILABLE_SQLSTATES = ("08", "53", "57P")
+
+
+def _database_unavailable(exc: Exception) -> bool:
+    """A database that refused or dropped the connection, or a pool with none free: the request
+    did nothing and a retry may well succeed, so it is a 503, not a 500."""
+    if isinstance(exc, sa_exc.TimeoutError | ConnectionRefusedError):
+        return True
+    if isinstance(exc, sa_exc.DBAPIError):
+        sqlstate = str(getattr(exc.orig, "sqlstate", "") or "")
+        return (
+            exc.connection_invalidated
+            or sqlstate.startswith(_UNAVAILABLE_SQLSTATES)
+            or "database is locked" in str(exc.orig)  # SQLite's writer stayed busy too long
+        )
+    return False

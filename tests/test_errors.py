@@ -9,8 +9,11 @@ import pytest
 from litestar import Litestar, get, post
 from litestar.params import JSONBody
 from litestar.testing import AsyncTestClient
+from sqlalchemy import exc as sa_exc
+from sqlalchemy.ext.asyncio import create_async_engine
 
 from gateway.app import create_app
+from gateway.deps import AppSettings
 from gateway.errors import PROBLEM_JSON, BusinessRuleViolation
 from gateway.schemas import Strict
 from gateway.settings import Settings
@@ -36,10 +39,41 @@ async def rule() -> None:
     raise BusinessRuleViolation("Over the cap.", code="limit_exceeded")
 
 
+class _TooManyClients(Exception):
+    sqlstate = "53300"  # what asyncpg reports when PostgreSQL is at max_connections
+
+
+@get("/test/db-full")
+async def db_full() -> None:
+    raise sa_exc.DBAPIError("SELECT 1", {}, _TooManyClients("sorry, too many clients already"))
+
+
+@get("/test/db-down")
+async def db_down() -> None:
+    engine = create_async_engine("postgresql+asyncpg://nobody@127.0.0.1:1/none")  # nothing listens
+    try:
+        async with engine.connect():
+            pass
+    finally:
+        await engine.dispose()
+
+
+@get("/test/pool-empty")
+async def pool_empty(settings: AppSettings) -> None:
+    engine = create_async_engine(
+        settings.database_url, pool_size=1, max_overflow=0, pool_timeout=0.1
+    )
+    try:
+        async with engine.connect(), engine.connect():
+            pass
+    finally:
+        await engine.dispose()
+
+
 @pytest.fixture
 async def error_client(settings: Settings) -> Any:
     app: Litestar = create_app(settings)
-    for handler in (echo, boom, rule):
+    for handler in (echo, boom, rule, db_full, db_down, pool_empty):
         app.register(handler)
     async with AsyncTestClient(app=app) as c:
         yield c
@@ -127,6 +161,15 @@ async def test_unexpected_error_is_500_without_stack_or_pii(error_client: Any) -
     assert "secret" not in resp.text
     assert "Traceback" not in resp.text
     assert body["detail"] == "An unexpected error occurred."
+
+
+@pytest.mark.parametrize("path", ["/test/db-full", "/test/db-down", "/test/pool-empty"])
+async def test_a_database_that_cannot_take_the_request_is_503(error_client: Any, path: str) -> None:
+    resp = await error_client.get(path)
+
+    body = assert_problem(resp, 503, "database_unavailable")
+    assert resp.headers["retry-after"] == "1"
+    assert "Traceback" not in resp.text and "127.0.0.1" not in body["detail"]
 
 
 async def test_incoming_request_id_is_echoed(error_client: Any) -> None:
