@@ -99,7 +99,10 @@ class Bench:
         self, scenario: str, count: int, seed: int, sub_channel: str | None = None
     ) -> list[str]:
         """Open ``count`` customers through an account batch, run by a ``gateway worker``."""
-        body = {"scenario": scenario, "items": people(seed, count), "sub_channel": sub_channel}
+        items = [  # refs unique per call: a partner may open several batches
+            row | {"external_ref": f"{seed:x}-{n}"} for n, row in enumerate(people(seed, count))
+        ]
+        body = {"scenario": scenario, "items": items, "sub_channel": sub_channel}
         batch = await self.call("POST", "/v1/account-batches", body)
         with (self.log_dir / "worker.log").open("ab") as log:
             worker = await asyncio.create_subprocess_exec(

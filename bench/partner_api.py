@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
+from bench import _fuel
 from bench.harness import (
     Phase,
     Server,
@@ -76,9 +77,9 @@ class SignedWrite(Protocol):
 class CommunityPayment:
     """``POST /v1/scenarios/community/payments``: a funded owner pays a pre-issued bill in full.
 
-    Stands in for the fuel transaction that DESIGN §14 names until that adapter lands: token,
-    signature, idempotency, the shared ``collect`` (core debit, transaction, ledger journal,
-    event) and the bill's update, in one commit.
+    The write before the fuel adapter landed, kept for comparison: token, signature,
+    idempotency, the shared ``collect`` (core debit, transaction, ledger journal, event) and the
+    bill's update, in one commit.
     """
 
     name: str = "community payment"
@@ -133,9 +134,32 @@ class CommunityPayment:
         ]
 
 
+@dataclass
+class FuelTransaction:
+    """``POST /v1/scenarios/fuel/transactions``, the signed write DESIGN §14 names: token,
+    signature, idempotency, inline risk, the mandate's sandbox core debit, transaction row,
+    ledger journal and ``payment.succeeded`` event, in one commit."""
+
+    name: str = "fuel transaction"
+    scenario: str = "fuel"
+    _station: str = ""
+    _plates: int = 0
+
+    async def setup(self, bench: Bench) -> None:
+        self._station = await _fuel.open_station(bench)
+
+    async def calls(self, bench: Bench, count: int) -> list[WriteCall]:
+        needed = -(-count // _fuel.FUELINGS_PER_PLATE)
+        plates = await _fuel.add_plates(bench, self._station, needed, first=self._plates)
+        self._plates += needed
+        slots = [plate for _ in range(_fuel.FUELINGS_PER_PLATE) for plate in plates][:count]
+        path = f"{_fuel.BASE}/transactions"
+        return [("POST", path, _fuel.fueling(self._station, plate)) for plate in slots]
+
+
 WRITE_TARGETS: dict[str, Callable[[], SignedWrite]] = {
+    "fuel-transaction": FuelTransaction,
     "community-payment": CommunityPayment,
-    # "fuel-transaction": FuelTransaction,  (the contract's target, once the fuel adapter lands)
 }
 
 
@@ -444,9 +468,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--low-connections", type=int, default=8)
     parser.add_argument("--client-procs", type=int, default=1, help="load generator processes")
     parser.add_argument("--repeat", type=int, default=1, help="repeat the whole matrix")
-    parser.add_argument(
-        "--write-target", choices=sorted(WRITE_TARGETS), default="community-payment"
-    )
+    parser.add_argument("--write-target", choices=sorted(WRITE_TARGETS), default="fuel-transaction")
     parser.add_argument(
         "--only", help="comma-separated targets: read-db,read-redis,write-db,write-redis"
     )
