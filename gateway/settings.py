@@ -75,6 +75,10 @@ class Settings(BaseSettings):
     job_poll_seconds: float = 0.5
     # Asia/Shanghai wall time of the scheduled settlement run for the previous business date.
     settlement_daily_at: time = time(1, 0)
+    # Asia/Shanghai wall time of the daily purge of expired nonces and idempotency keys and of
+    # succeeded jobs older than job_retention_days (gateway/ops/housekeeping.py).
+    housekeeping_at: time = time(3, 30)
+    job_retention_days: int = Field(default=14, ge=1)
 
     staff_token_ttl_seconds: int = 8 * 3600
     login_max_failures: int = 5

@@ -26,6 +26,7 @@ from gateway.ids import new_id
 from gateway.jobs.models import Job, JobStatus
 from gateway.jobs.registry import JobContext, PermanentJobError, handler_for
 from gateway.logging import mask_text
+from gateway.ops import housekeeping
 from gateway.settings import Settings
 
 log = structlog.get_logger(__name__)
@@ -126,8 +127,12 @@ class Worker:
 
     async def run_forever(self, stop: asyncio.Event) -> None:
         log.info("worker.started", worker=self.name)
+        scheduled = False  # the housekeeping chain, queued once the database answers
         while not stop.is_set():
             try:
+                if not scheduled:
+                    await housekeeping.start_schedule(self.sessions, self.settings)
+                    scheduled = True
                 worked = await self.run_once()
             except Exception:
                 log.exception("worker.claim_failed", worker=self.name)
