@@ -163,7 +163,7 @@ def accounts_import(
     click.echo(summary)
 
 
-DEMO_CUSTOMERS = 180
+DEMO_CUSTOMERS = 3_000
 
 
 def _demo(settings: Settings, seed: int, customers: int) -> None:

@@ -10,9 +10,10 @@ from sqlmodel import col, select
 
 from gateway.clock import travelled_to
 from gateway.core_banking import SandboxCore
-from gateway.customers.service import Channel
+from gateway.customers.service import Applicant, Channel
 from gateway.demo.world import World, at, fund_all, in_month, onboard
 from gateway.errors import GatewayError
+from gateway.partners.models import Partner
 from gateway.scenarios.campus import cards, service
 from gateway.scenarios.campus.models import CampusCard
 from gateway.scenarios.campus.schemas import MerchantCreate
@@ -27,7 +28,9 @@ TOP_UPS = (100_00, 200_00, 300_00)  # under the card's ¥1,000 cap, and never a 
 PAYMENTS_PER_CARD = 2
 
 
-async def campus_month(world: World, people: int) -> None:
+async def campus_month(world: World, people: int, active: int) -> None:
+    """``active`` people opened with a card each, topping up and paying; the rest of the
+    ``people`` (the second intake) uploaded mid-month."""
     partner = await onboard(world, "campus", "北方理工大学", {"school_code": "10010"})
     rng = world.rng
     with in_month(world):
@@ -53,17 +56,24 @@ async def campus_month(world: World, people: int) -> None:
             for n in range(people)
         ]
         opened = await world.open_customers(
-            partner, Channel(partner.id, "campus", None, None), applicants
+            partner, Channel(partner.id, "campus", None, None), applicants[:active]
+        )
+        world.on_day.setdefault(world.bulk_day, []).append(
+            lambda: _second_intake(world, partner, applicants[active:])
         )
         await fund_all(world, partner.id, opened, 500_00, 2_000_00)
         async with world.sessions() as session:
             by_customer = {
                 c.customer_id: c.id
                 for c in await session.scalars(
-                    select(CampusCard).where(col(CampusCard.partner_id) == partner.id)
+                    select(CampusCard).where(
+                        col(CampusCard.partner_id) == partner.id,
+                        col(CampusCard.customer_id).in_(opened),
+                    )
                 )
             }
     card_ids = [by_customer[c] for c in opened if c in by_customer]
+    world.campus_cards = card_ids
     topped = paid = 0
     for n, card_id in enumerate(card_ids):
         day = world.month[n * len(world.month) // len(card_ids)]
@@ -102,3 +112,17 @@ async def campus_month(world: World, people: int) -> None:
                 except GatewayError:
                     continue
     world.note(f"campus: {len(card_ids)} cards, {topped} top-ups, {paid} card payments")
+
+
+async def _second_intake(world: World, partner: Partner, applicants: list[Applicant]) -> None:
+    """Mid-term intake, opened through the registration desk (its own sub-channel)."""
+    with travelled_to(at(world.bulk_day, 9)):
+        async with world.unit() as session:
+            desk = await service.create_merchant(
+                session,
+                partner.id,
+                MerchantCreate(external_ref="intake", name="新生报到处", type="service"),
+            )
+        channel = Channel(partner.id, "campus", desk.id, None)
+        opened = await world.open_customers(partner, channel, applicants)
+    world.note(f"campus: second intake, {len(opened)} more cards")

@@ -12,21 +12,25 @@ from gateway.channels.campaigns.schemas import CampaignCreate
 from gateway.channels.campaigns.service import create_campaign
 from gateway.clock import travelled_to
 from gateway.core_banking import SandboxCore
-from gateway.customers.service import Channel
+from gateway.customers.service import Applicant, Channel
 from gateway.demo.world import World, at, fund_all, in_month, onboard
 from gateway.errors import GatewayError
 from gateway.money import mul_div_half_up
+from gateway.partners.models import Partner
 from gateway.scenarios.fuel import service as fuel
 from gateway.scenarios.fuel.schemas import FuelTransactionCreate, MandateCreate, StationCreate
 from gateway.scenarios.stored_value import service as stored_value
 from gateway.scenarios.stored_value.schemas import CardCreate, ConsumptionCreate, TopUpCreate
 
+NEW_STATION = "顺义区机场南路9号"
 PROVINCES = "京津沪渝冀晋辽吉黑苏浙皖闽赣鲁豫鄂湘粤琼川贵云陕甘青"
 PLATE_LETTERS = "ABCDEFGHJKLMNPQRSTUVWXYZ"
 FUELINGS_PER_DRIVER = 2
 
 
-async def fuel_month(world: World, drivers: int) -> None:
+async def fuel_month(world: World, drivers: int, active: int) -> None:
+    """``active`` drivers opened at two stations with a mandate, fuelling through the month; the
+    rest of the ``drivers`` sign up when a third station opens mid-month."""
     partner = await onboard(world, "fuel", "畅行加油站连锁有限公司")
     rng = world.rng
     with in_month(world):
@@ -66,25 +70,30 @@ async def fuel_month(world: World, drivers: int) -> None:
             rng.choice(PROVINCES) + rng.choice(PLATE_LETTERS) + f"{n % 100_000:05d}"
             for n in range(drivers)
         ]
-        station_of = [stations[n % len(stations)] for n in range(drivers)]
         applicants = [world.person(50_000 + n, plate_no=p) for n, p in enumerate(plates)]
-        opened: list[str] = []
-        for station in stations:
-            mine = [a for a, s in zip(applicants, station_of, strict=True) if s is station]
-            opened += await world.open_customers(
-                partner, Channel(partner.id, "fuel", station.id, None), mine
+        opened: list[str] = []  # the drivers who fuel this month, half at each station
+        regulars = active // len(stations)
+        for k, station in enumerate(stations):
+            mine = slice(k * regulars, (k + 1) * regulars)
+            ids = await world.open_customers(
+                partner, Channel(partner.id, "fuel", station.id, None), applicants[mine]
             )
-        plates = [p for s in stations for p, st in zip(plates, station_of, strict=True) if st is s]
+            opened += ids
+        plates = plates[: len(stations) * regulars]
         await fund_all(world, partner.id, opened, 1_000_00, 3_000_00)
         async with world.unit() as session:
             for customer, plate in zip(opened, plates, strict=False):
                 await fuel.create_mandate(
                     session, partner.id, MandateCreate(customer_id=customer, plate_no=plate)
                 )
+    if drivers > len(plates):
+        world.on_day.setdefault(world.bulk_day, []).append(
+            lambda: _new_station(world, partner, applicants[len(plates) :])
+        )
     fuelings = 0
-    for n in range(drivers * FUELINGS_PER_DRIVER):
+    for n in range(len(opened) * FUELINGS_PER_DRIVER):
         k = n % len(opened)
-        day = world.month[n * len(world.month) // (drivers * FUELINGS_PER_DRIVER)]
+        day = world.month[n * len(world.month) // (len(opened) * FUELINGS_PER_DRIVER)]
         litres_ml = rng.randrange(20_000, 55_000)
         unit_price = rng.choice((768, 812, 865))
         station = stations[k % len(stations)]
@@ -110,10 +119,23 @@ async def fuel_month(world: World, drivers: int) -> None:
                 fuelings += 1
             except GatewayError:
                 continue
-    world.note(f"fuel: {len(opened)} drivers, {fuelings} fuelings")
+    world.note(f"fuel: {len(opened)} drivers with a mandate, {fuelings} fuelings")
 
 
-async def stored_value_month(world: World, members: int) -> None:
+async def _new_station(world: World, partner: Partner, applicants: list[Applicant]) -> None:
+    with travelled_to(at(world.bulk_day, 8)):
+        async with world.unit() as session:
+            station = await fuel.create_station(
+                session, partner.id, StationCreate(name="机场路站", address=NEW_STATION, pumps=12)
+            )
+        channel = Channel(partner.id, "fuel", station.id, None)
+        opened = await world.open_customers(partner, channel, applicants)
+    world.note(f"fuel: 机场路站 opened with {len(opened)} drivers")
+
+
+async def stored_value_month(world: World, members: int, active: int) -> None:
+    """``active`` members opened with a card they top up and use; the rest of the ``members``
+    uploaded mid-month."""
     partner = await onboard(
         world,
         "stored_value",
@@ -125,7 +147,13 @@ async def stored_value_month(world: World, members: int) -> None:
         opened = await world.open_customers(
             partner,
             Channel(partner.id, "stored_value", None, None),
-            [world.person(70_000 + n) for n in range(members)],
+            [world.person(70_000 + n) for n in range(active)],
+        )
+        world.upload_later(
+            partner,
+            Channel(partner.id, "stored_value", "国贸店", None),  # a new club's pre-sale
+            [world.person(70_000 + n) for n in range(active, members)],
+            "prepaid cards: 国贸店",
         )
         await fund_all(world, partner.id, opened, 2_000_00, 6_000_00)
         async with world.unit() as session:
@@ -140,6 +168,7 @@ async def stored_value_month(world: World, members: int) -> None:
                 )
                 for c in opened
             ]
+    world.stored_value_cards = [c.id for c in cards]
     moved = 0
     for n, card in enumerate(cards):
         day = world.month[n * len(world.month) // len(cards)]

@@ -19,6 +19,8 @@ from gateway.settlement.runs import execute_run, start_run
 async def settle_each_day(world: World) -> None:
     made = 0
     for day in world.month:
+        for happening in world.on_day.pop(day, []):
+            await happening()
         with travelled_to(at(day + timedelta(days=1), 1)):
             async with world.unit() as session:
                 run, created = await start_run(session, day, "demo", production=False)

@@ -16,7 +16,9 @@ from gateway.scenarios.utilities.client import pool_of
 from gateway.scenarios.utilities.models import PaymentStatus
 
 
-async def utilities_month(world: World, households: int) -> None:
+async def utilities_month(world: World, households: int, active: int) -> None:
+    """``active`` households opened and paying their bill at the biller; the rest of the
+    ``households`` (another district's) uploaded mid-month."""
     partner = await onboard(
         world,
         "utilities",
@@ -28,7 +30,13 @@ async def utilities_month(world: World, households: int) -> None:
         opened = await world.open_customers(
             partner,
             Channel(partner.id, "utilities", "东城供电所", None),
-            [world.person(110_000 + n, meter=a) for n, a in enumerate(accounts)],
+            [world.person(110_000 + n, meter=a) for n, a in enumerate(accounts[:active])],
+        )
+        world.upload_later(
+            partner,
+            Channel(partner.id, "utilities", "西城供电所", None),
+            [world.person(110_000 + n, meter=a) for n, a in enumerate(accounts) if n >= active],
+            "utilities: 西城供电所",
         )
         await fund_all(world, partner.id, opened, 300_00, 1_500_00)
     pool, limits = pool_of(world.services), MemoryLimitStore()

@@ -9,7 +9,8 @@ journal and settlement carries the day it would have carried in production.
 from __future__ import annotations
 
 import random
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections import Counter
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
@@ -71,6 +72,32 @@ class World:
     note: Progress
     staff: dict[str, StaffIdentity] = field(default_factory=dict)
     partners: dict[str, Partner] = field(default_factory=dict)
+    # cards of the customers who trade in the month, in opening order (the patterns use them)
+    stored_value_cards: list[str] = field(default_factory=list)
+    campus_cards: list[str] = field(default_factory=list)
+    # work that opens customers late in the month, done on its day between the settlements (the
+    # workers run every job due by then, and the days before are already worked off)
+    on_day: dict[date, list[Callable[[], Awaitable[None]]]] = field(default_factory=dict)
+    opened: Counter[str] = field(default_factory=Counter)  # customers opened, by scenario
+
+    @property
+    def bulk_day(self) -> date:
+        """When the partners upload the bulk of their customers: late enough that none of them
+        is 14 days inactive by the month's end (no moment of truth to deliver for each), into
+        sub-channels of their own (a busy upload into an established one is an opening spike)."""
+        return self.first_day + timedelta(days=self.days // 2 + 1)
+
+    def upload_later(
+        self, partner: Partner, channel: Channel, applicants: Sequence[Applicant], label: str
+    ) -> None:
+        """Open ``applicants`` on :attr:`bulk_day`, between that day's settlements."""
+
+        async def upload() -> None:
+            with travelled_to(at(self.bulk_day, 11)):
+                opened = await self.open_customers(partner, channel, applicants)
+            self.note(f"{label}: {len(opened)} more opened on {self.bulk_day}")
+
+        self.on_day.setdefault(self.bulk_day, []).append(upload)
 
     @property
     def month(self) -> list[date]:
@@ -108,7 +135,7 @@ class World:
             batch = await create_batch(session, self.vault, partner, channel, applicants)
         await self.run_jobs()
         async with self.sessions() as session:
-            opened = await session.scalars(
+            found = await session.scalars(
                 select(AccountBatchItem.customer_id)
                 .where(
                     col(AccountBatchItem.batch_id) == batch.id,
@@ -116,7 +143,9 @@ class World:
                 )
                 .order_by(col(AccountBatchItem.row))
             )
-            return [c for c in opened if c is not None]
+            opened = [c for c in found if c is not None]
+        self.opened[channel.scenario] += len(opened)
+        return opened
 
 
 async def fund_all(

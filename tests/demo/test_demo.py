@@ -9,11 +9,13 @@ from typing import Any
 import sqlalchemy as sa
 
 from gateway import migrate
+from gateway.channels.lifecycle.models import ChannelMilestone
+from gateway.customers.models import Customer
 from gateway.db import create_engine, session_factory
 from gateway.demo.run import run_demo
 from gateway.notifications.models import WebhookDelivery
 from gateway.partners.models import PartnerApplication
-from gateway.risk.models import RiskCase
+from gateway.risk.models import RiskCase, RiskHit
 from gateway.scenarios.campus.models import CampusCard, CardActivity
 from gateway.scenarios.utilities.models import UtilityPayment
 from gateway.settings import Settings
@@ -32,7 +34,23 @@ async def _figures(sessions: Any) -> dict[str, Any]:
                 )
             )
         ).one()
-        exceptions = await s.scalar(sa.select(sa.func.count()).select_from(ReconciliationException))
+        exceptions = (
+            await s.execute(
+                sa.select(ReconciliationException.kind, sa.func.count())
+                .group_by(ReconciliationException.kind)
+                .order_by(ReconciliationException.kind)
+            )
+        ).all()
+        customers = await s.scalar(sa.select(sa.func.count()).select_from(Customer))
+        case_rules = (
+            await s.execute(
+                sa.select(RiskHit.rule_id, RiskCase.status, RiskCase.outcome)
+                .join(RiskCase, RiskCase.id == RiskHit.case_id)
+                .distinct()
+                .order_by(RiskHit.rule_id, RiskCase.status, RiskCase.outcome)
+            )
+        ).all()
+        referred = await s.scalar(sa.select(sa.func.sum(ChannelMilestone.referred)))
         users = sorted((await s.scalars(sa.select(StaffUser.username))).all())
         balance = await trial_balance(s)
         by_scenario = (
@@ -82,7 +100,10 @@ async def _figures(sessions: Any) -> dict[str, Any]:
     return {
         "applications": statuses,
         "settlements": tuple(int(v) for v in totals),
-        "exceptions": exceptions,
+        "exceptions": dict(exceptions),
+        "customers": customers,
+        "case_rules": [tuple(row) for row in case_rules],
+        "referred": int(referred or 0),
         "users": users,
         "ledger_total": balance.total,
         "by_scenario": {row[0]: (int(row[1]), int(row[2])) for row in by_scenario},
@@ -97,13 +118,16 @@ async def _figures(sessions: Any) -> dict[str, Any]:
 async def test_the_demo_month_adds_up_and_repeats_with_its_seed(
     settings: Settings, sessions: Any, tmp_path: Path
 ) -> None:
-    printed = await run_demo(settings, seed=5, customers=40)
+    printed = await run_demo(settings, seed=5)
     assert "demo_finance" in printed and "/console/login" in printed
     first = await _figures(sessions)
+    assert "3,1" in printed and first["customers"] >= 3_000  # thousands, from batches …
+    assert first["referred"] >= 90  # … and by referral
     assert first["applications"] == ["approved"] * 5 + ["rejected", "submitted"]
     count, gross, fees = first["settlements"]
     assert count >= 10 and gross > 0 and fees > 0
-    assert first["exceptions"] >= 6  # each partner's busiest day: 2 or 3 differences
+    # each partner's busiest day reconciled against its file: every kind of difference
+    assert set(first["exceptions"]) == {"amount_mismatch", "bank_only", "partner_only"}
     assert first["ledger_total"] == 0
     assert "demo_risk_lead" in first["users"]
     assert set(first["by_scenario"]) == {
@@ -114,15 +138,30 @@ async def test_the_demo_month_adds_up_and_repeats_with_its_seed(
         "utilities",
     }
     assert all(gross > 0 for _, gross in first["by_scenario"].values())
-    # students and staff opened from one batch, each with a card, topped up and spent
+    # students and staff opened from batches, each with a card, topped up and spent
     assert first["cards"]["student"] > first["cards"]["staff"] > 0
     assert first["card_moves"]["top_up"] > 0 and first["card_moves"]["payment"] > 0
     # bills written off at the in-process sandbox biller, none left pending or reversed
     assert set(first["bills"]) == {"succeeded"} and first["bills"]["succeeded"][0] > 0
-    # the analyst decided two cases through the case service; others wait in the queue
+    # every planted pattern opened its case (campus card payments are not scored, so the
+    # round-amount case is the prepaid chain's whole-thousand packages)
+    rules = {rule for rule, _, _ in first["case_rules"]}
+    assert rules >= {
+        "escrow_drain",
+        "fuel_impossible_volume",
+        "incentive_farming",
+        "night_burst",
+        "opening_spike",
+        "refund_cycling",
+        "round_amount_cashout",
+        "shared_identity",
+    }
+    # the analyst decided two cases through the case service; the others wait in the queue
+    assert ("escrow_drain", "closed", "fraud") in first["case_rules"]
+    assert ("refund_cycling", "closed", "not_fraud") in first["case_rules"]
     closed = [(status, outcome) for status, outcome, _ in first["risk_cases"] if status == "closed"]
     assert sorted(closed) == [("closed", "fraud"), ("closed", "not_fraud")]
-    assert sum(n for status, _, n in first["risk_cases"] if status != "closed") >= 2
+    assert sum(n for status, _, n in first["risk_cases"] if status != "closed") >= 3
     # every partner's endpoint took its webhooks at the first attempt
     assert set(first["deliveries"]) == {"succeeded"}
 
@@ -130,7 +169,7 @@ async def test_the_demo_month_adds_up_and_repeats_with_its_seed(
         update={"database_url": f"sqlite+aiosqlite:///{tmp_path / 'again.db'}"}
     )
     await asyncio.to_thread(migrate.upgrade, other.database_url)
-    await run_demo(other, seed=5, customers=40)
+    await run_demo(other, seed=5)
     engine = create_engine(other)
     try:
         assert await _figures(session_factory(engine)) == first

@@ -17,6 +17,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
+from gateway import risk
 from gateway.clock import business_date_of
 from gateway.core_banking import CoreBanking, CoreBankingUnavailable, MoneyStatus
 from gateway.customers.service import customer_for_partner
@@ -356,7 +357,8 @@ async def consume(
     data: ConsumptionCreate,
     reference: str,
 ) -> tuple[Card, Movement]:
-    """Release what was consumed from escrow to the merchant's settlement payable."""
+    """Release what was consumed from escrow to the merchant's settlement payable, scored as a
+    ``release`` event first (a ``review`` holds the release out of settlement under its case)."""
     industry, issuer_class = profile(partner)
     card = await _open_for_movement(session, partner.id, card_id)
     lessons = 0
@@ -393,6 +395,19 @@ async def consume(
         if amount > free:
             raise ReserveBreach(f"Only {free} fen can leave the escrow above the reserve.")
     now = utcnow()
+    verdict = await risk.assess(  # escrow_drain and any rule on releases, before money moves
+        session,
+        "release",
+        {
+            "partner_id": partner.id,
+            "scenario": KEY,
+            "kind": "release",
+            "customer_id": card.customer_id,
+            "amount": amount,
+            "occurred_at": now,
+        },
+    )
+    verdict.raise_if_blocked()
     last_top_up = await session.scalar(
         select(sa.func.max(col(Movement.occurred_at))).where(
             col(Movement.card_id) == card.id, col(Movement.kind) == MovementKind.TOP_UP.value
@@ -421,6 +436,9 @@ async def consume(
                 (escrow_account(partner.id), amount),
                 (account(AccountType.PARTNER_PAYABLE, partner.id, KEY), -amount),
             ],
+        )
+        await risk.attach_transaction(
+            session, verdict, txn_id=txn.id, partner_id=partner.id, amount=amount
         )
     card.balance -= amount
     card.lessons_remaining -= lessons

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+import sqlalchemy as sa
 from litestar import Litestar
 
+from gateway.risk.models import RiskEvent
 from tests.conftest import StaffFactory
 from tests.scenarios.stored_value.support import (
     BASE,
@@ -234,3 +236,33 @@ async def test_bad_input_and_foreign_partner(
     assert (await escrow(other))["outstanding_balance"] == 0
     community = await client.get("/v1/scenarios/stored-value/escrow")
     assert community.status_code == 401
+
+
+async def test_a_release_is_scored_by_the_risk_engine_before_the_money_moves(
+    client: Any, app: Litestar, staff: StaffFactory, sessions: Any
+) -> None:
+    """Escrow rules (``escrow_drain``) read release events: a consumption logs one, with its
+    transaction, as a top-up logs a transaction event."""
+    partner = await merchant(client, staff, "fitness", "brand")
+    (holder,) = await holders(partner, app, client, staff, 1, seed=731)
+    card_id = await card(partner, holder)
+    assert (await top_up(partner, card_id, 2_000_00)).status_code == 201
+    released = await consume(partner, card_id, amount=300_00)
+    assert released.status_code == 201, released.text
+    async with sessions() as session:
+        events = (
+            await session.execute(
+                sa.select(RiskEvent.event_type, RiskEvent.amount, RiskEvent.txn_id).where(
+                    RiskEvent.partner_id == partner.partner_id,
+                    RiskEvent.event_type != "account_opening",
+                )
+            )
+        ).all()
+    assert sorted((kind, amount) for kind, amount, _ in events) == [
+        ("release", 300_00),
+        ("transaction", 2_000_00),
+    ]
+    assert (
+        next(txn for kind, _, txn in events if kind == "release")
+        == released.json()["transaction_id"]
+    )
