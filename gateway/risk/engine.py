@@ -47,6 +47,11 @@ log = structlog.get_logger(__name__)
 _EVENTS: sa.Table = RiskEvent.__table__  # type: ignore[attr-defined]
 _DECISIONS: sa.Table = RiskDecision.__table__  # type: ignore[attr-defined]
 _HITS: sa.Table = RiskHit.__table__  # type: ignore[attr-defined]
+_LINK = (
+    _EVENTS.update()
+    .where(_EVENTS.c.id == sa.bindparam("event_id"))
+    .values(txn_id=sa.bindparam("txn_id"))
+)
 SUB_CHANNEL_SUSPENDED = features.SUSPENDED
 
 
@@ -75,6 +80,7 @@ class Verdict:
     hits: tuple[Hit, ...] = ()
     case_ids: tuple[str, ...] = ()
     reason: str | None = None
+    txn_id: str | None = None  # the transaction the event was logged with, when known up front
 
     @property
     def blocked(self) -> bool:
@@ -116,7 +122,9 @@ def event_values(event_type: str, event: Mapping[str, Any]) -> dict[str, Any]:
     )
     context = event.get("context") or {}
     payload = {
-        k: v for k, v in event.items() if k not in ("occurred_at", "context") and v is not None
+        k: v
+        for k, v in event.items()
+        if k not in ("occurred_at", "context", "txn_id") and v is not None
     }
     payload |= {k: v for k, v in context.items() if k in ("device_id", "ip", "user_agent")}
     payload["merchant"] = merchant
@@ -139,7 +147,7 @@ def event_values(event_type: str, event: Mapping[str, Any]) -> dict[str, Any]:
         "amount": amount,
         "round_amount": features.is_round(amount),
         "night": features.is_night(at),
-        "txn_id": None,
+        "txn_id": event.get("txn_id"),
         "payload": _jsonable(payload),
         "features": {},
     }
@@ -271,14 +279,15 @@ async def _decide(
     if suspended:
         outcome, reason = Outcome.BLOCK, SUB_CHANNEL_SUSPENDED
     await session.execute(
-        _DECISIONS.insert().values(
-            id=decision_id,
-            event_id=row.id,
-            event_type=row.event_type,
-            outcome=outcome.value,
-            ruleset_version=version,
-            created_at=now,
-        )
+        _DECISIONS.insert(),
+        {
+            "id": decision_id,
+            "event_id": row.id,
+            "event_type": row.event_type,
+            "outcome": outcome.value,
+            "ruleset_version": version,
+            "created_at": now,
+        },
     )
     if hits:
         await session.execute(
@@ -307,7 +316,9 @@ async def _decide(
             rules=[h.rule for h in hits if h.mode == RuleStatus.PUBLISHED],
             decision_id=decision_id,
         )
-    return Verdict(outcome, row.id, decision_id, version, tuple(hits), tuple(case_ids), reason)
+    return Verdict(
+        outcome, row.id, decision_id, version, tuple(hits), tuple(case_ids), reason, row.txn_id
+    )
 
 
 async def assess(session: AsyncSession, event_type: str, event: Mapping[str, Any]) -> Verdict:
@@ -317,7 +328,9 @@ async def assess(session: AsyncSession, event_type: str, event: Mapping[str, Any
     ``customer_id``, ``sub_channel``, ``merchant`` (else ``merchant_id``/``station_id``/the
     sub-channel), ``amount``, ``plate_no``, ``card_id``, ``litres_ml``, ``tank_capacity_l``,
     ``context`` (``device_id``, ``ip``), ``phone_index``/``id_index`` (blind indexes, never raw
-    values), and optionally ``occurred_at``.
+    values), and optionally ``occurred_at`` and ``txn_id`` (the id the caller will give the
+    transaction if the money moves: the event is logged with it, and
+    :func:`attach_transaction` has nothing to link).
     """
     if EventType(event_type) is EventType.ACCOUNT_OPENING:
         return (await assess_opening_events(session, [event]))[0]
@@ -326,7 +339,7 @@ async def assess(session: AsyncSession, event_type: str, event: Mapping[str, Any
     row = RiskEvent(**values)  # read by the features and rules; logged by the Core insert below
     computed, suspended = await features.compute(session, row)
     row.features = values["features"] = _jsonable(computed)
-    await session.execute(_EVENTS.insert().values(values))
+    await session.execute(_EVENTS.insert(), values)
     return await _decide(session, row, version, rules, suspended=suspended)
 
 
@@ -407,12 +420,12 @@ async def attach_transaction(
     amount: int,
     hold: bool = True,
 ) -> None:
-    """After the money moved: link the event to its transaction and, on ``review``, hold the
-    transaction out of settlement under its case (``risk.hold_placed``). Money going back to a
-    customer (a refund) passes ``hold=False``: its case opens, but there is nothing to hold."""
-    await session.execute(
-        _EVENTS.update().where(_EVENTS.c.id == verdict.event_id).values(txn_id=txn_id)
-    )
+    """After the money moved: link the event to its transaction (unless it was logged with it)
+    and, on ``review``, hold the transaction out of settlement under its case
+    (``risk.hold_placed``). Money going back to a customer (a refund) passes ``hold=False``: its
+    case opens, but there is nothing to hold."""
+    if verdict.txn_id != txn_id:
+        await session.execute(_LINK, {"event_id": verdict.event_id, "txn_id": txn_id})
     if hold and verdict.outcome is Outcome.REVIEW and verdict.case_id is not None:
         await holds.place(
             session, txn_id=txn_id, case_id=verdict.case_id, partner_id=partner_id, amount=amount

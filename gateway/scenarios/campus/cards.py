@@ -151,11 +151,12 @@ async def pay(
     _usable(card)
     if card.balance < amount:
         raise InsufficientCardBalance(f"The card holds {card.balance} fen.")
-    now = utcnow()
+    now, txn_id = utcnow(), new_id("txn")
     verdict = await risk.assess(
         session,
         "transaction",
         {
+            "txn_id": txn_id,
             "partner_id": partner_id,
             "scenario": KEY,
             "kind": "card_payment",
@@ -170,7 +171,7 @@ async def pay(
     )
     verdict.raise_if_blocked()
     txn = Transaction(
-        id=new_id("txn"),
+        id=txn_id,
         partner_id=partner_id,
         scenario=KEY,
         kind="card_payment",
