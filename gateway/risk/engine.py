@@ -42,7 +42,17 @@ from gateway.risk.models import (
 from gateway.risk.rules import EVENT_DEFAULTS, CompiledRule, compiled
 
 log = structlog.get_logger(__name__)
-SUB_CHANNEL_SUSPENDED = "sub_channel_suspended"
+# Tables written by Core on every assessment: no ORM unit of work, bulk-insert bookkeeping or
+# identity map for rows nothing in the request reads back.
+_EVENTS: sa.Table = RiskEvent.__table__  # type: ignore[attr-defined]
+_DECISIONS: sa.Table = RiskDecision.__table__  # type: ignore[attr-defined]
+_HITS: sa.Table = RiskHit.__table__  # type: ignore[attr-defined]
+_LINK = (
+    _EVENTS.update()
+    .where(_EVENTS.c.id == sa.bindparam("event_id"))
+    .values(txn_id=sa.bindparam("txn_id"))
+)
+SUB_CHANNEL_SUSPENDED = features.SUSPENDED
 
 
 class RiskBlocked(BusinessRuleViolation):
@@ -70,6 +80,7 @@ class Verdict:
     hits: tuple[Hit, ...] = ()
     case_ids: tuple[str, ...] = ()
     reason: str | None = None
+    txn_id: str | None = None  # the transaction the event was logged with, when known up front
 
     @property
     def blocked(self) -> bool:
@@ -111,7 +122,9 @@ def event_values(event_type: str, event: Mapping[str, Any]) -> dict[str, Any]:
     )
     context = event.get("context") or {}
     payload = {
-        k: v for k, v in event.items() if k not in ("occurred_at", "context") and v is not None
+        k: v
+        for k, v in event.items()
+        if k not in ("occurred_at", "context", "txn_id") and v is not None
     }
     payload |= {k: v for k, v in context.items() if k in ("device_id", "ip", "user_agent")}
     payload["merchant"] = merchant
@@ -134,7 +147,7 @@ def event_values(event_type: str, event: Mapping[str, Any]) -> dict[str, Any]:
         "amount": amount,
         "round_amount": features.is_round(amount),
         "night": features.is_night(at),
-        "txn_id": None,
+        "txn_id": event.get("txn_id"),
         "payload": _jsonable(payload),
         "features": {},
     }
@@ -212,7 +225,11 @@ async def _decide(
     row: RiskEvent,
     version: int,
     rules: Sequence[CompiledRule],
+    *,
+    suspended: bool,
 ) -> Verdict:
+    """Run the rules on a logged event; write its decision and hits (Core inserts, no ORM
+    objects: this runs on every payment)."""
     fired = [
         r
         for r, hit in zip(
@@ -224,15 +241,7 @@ async def _decide(
     snoozed = await _snoozed(
         session, [c for c in located if c[0].mode == RuleStatus.PUBLISHED], row.occurred_at
     )
-    decision = RiskDecision(
-        id=new_id("rdc"),
-        event_id=row.id,
-        event_type=row.event_type,
-        outcome=Outcome.ALLOW.value,
-        ruleset_version=version,
-    )
-    session.add(decision)
-    await session.flush()
+    decision_id, now = new_id("rdc"), utcnow()
     outcome, hits, case_ids = Outcome.ALLOW, [], []
     for rule, subject_type, subject_id in located:
         mode = rule.mode
@@ -254,44 +263,62 @@ async def _decide(
                 outcome = Outcome.BLOCK
             elif outcome is Outcome.ALLOW:
                 outcome = Outcome.REVIEW
-        hit = Hit(
-            rule.id,
-            rule.version,
-            mode,
-            rule.severity,
-            subject_type,
-            subject_id,
-            evidence_values(rule, row),
-            case_id,
-        )
-        hits.append(hit)
-        session.add(
-            RiskHit(
-                decision_id=decision.id,
-                rule_id=rule.id,
-                rule_version=rule.version,
-                mode=mode,
-                severity=rule.severity,
-                subject_type=subject_type,
-                subject_id=subject_id,
-                case_id=case_id,
-                values=_jsonable(hit.values),
+        hits.append(
+            Hit(
+                rule.id,
+                rule.version,
+                mode,
+                rule.severity,
+                subject_type,
+                subject_id,
+                evidence_values(rule, row),
+                case_id,
             )
         )
     reason = None
-    if await _suspended(session, row.partner_id, row.sub_channel):
+    if suspended:
         outcome, reason = Outcome.BLOCK, SUB_CHANNEL_SUSPENDED
-    decision.outcome = outcome.value
-    await session.flush()
+    await session.execute(
+        _DECISIONS.insert(),
+        {
+            "id": decision_id,
+            "event_id": row.id,
+            "event_type": row.event_type,
+            "outcome": outcome.value,
+            "ruleset_version": version,
+            "created_at": now,
+        },
+    )
+    if hits:
+        await session.execute(
+            _HITS.insert(),
+            [
+                {
+                    "decision_id": decision_id,
+                    "rule_id": h.rule,
+                    "rule_version": h.version,
+                    "mode": h.mode,
+                    "severity": h.severity,
+                    "subject_type": h.subject_type,
+                    "subject_id": h.subject_id,
+                    "case_id": h.case_id,
+                    "values": _jsonable(h.values),
+                    "created_at": now,
+                }
+                for h in hits
+            ],
+        )
     if outcome is not Outcome.ALLOW:
         log.info(
             "risk.decided",
             event_type=row.event_type,
             outcome=outcome.value,
             rules=[h.rule for h in hits if h.mode == RuleStatus.PUBLISHED],
-            decision_id=decision.id,
+            decision_id=decision_id,
         )
-    return Verdict(outcome, row.id, decision.id, version, tuple(hits), tuple(case_ids), reason)
+    return Verdict(
+        outcome, row.id, decision_id, version, tuple(hits), tuple(case_ids), reason, row.txn_id
+    )
 
 
 async def assess(session: AsyncSession, event_type: str, event: Mapping[str, Any]) -> Verdict:
@@ -301,16 +328,19 @@ async def assess(session: AsyncSession, event_type: str, event: Mapping[str, Any
     ``customer_id``, ``sub_channel``, ``merchant`` (else ``merchant_id``/``station_id``/the
     sub-channel), ``amount``, ``plate_no``, ``card_id``, ``litres_ml``, ``tank_capacity_l``,
     ``context`` (``device_id``, ``ip``), ``phone_index``/``id_index`` (blind indexes, never raw
-    values), and optionally ``occurred_at``.
+    values), and optionally ``occurred_at`` and ``txn_id`` (the id the caller will give the
+    transaction if the money moves: the event is logged with it, and
+    :func:`attach_transaction` has nothing to link).
     """
     if EventType(event_type) is EventType.ACCOUNT_OPENING:
         return (await assess_opening_events(session, [event]))[0]
     version, rules = await ruleset.active(session, event_type)
-    row = event_row(event_type, event)
-    session.add(row)
-    await session.flush()
-    row.features = _jsonable(await features.compute(session, row))
-    return await _decide(session, row, version, rules)
+    values = event_values(event_type, event)
+    row = RiskEvent(**values)  # read by the features and rules; logged by the Core insert below
+    computed, suspended = await features.compute(session, row)
+    row.features = values["features"] = _jsonable(computed)
+    await session.execute(_EVENTS.insert(), values)
+    return await _decide(session, row, version, rules, suspended=suspended)
 
 
 async def assess_opening_events(
@@ -354,7 +384,15 @@ async def _assess_openings_at(
     for row in rows:
         fired = any(program.evaluate(cel_payload(row["payload"]), row["features"]))
         if fired or suspended[(row["partner_id"], row["sub_channel"])]:
-            verdicts.append(await _decide(session, RiskEvent(**row), version, rules))
+            verdicts.append(
+                await _decide(
+                    session,
+                    RiskEvent(**row),
+                    version,
+                    rules,
+                    suspended=suspended[(row["partner_id"], row["sub_channel"])],
+                )
+            )
             continue
         decision_id = new_id("rdc")
         quiet.append(
@@ -382,17 +420,17 @@ async def attach_transaction(
     amount: int,
     hold: bool = True,
 ) -> None:
-    """After the money moved: link the event to its transaction and, on ``review``, hold the
-    transaction out of settlement under its case (``risk.hold_placed``). Money going back to a
-    customer (a refund) passes ``hold=False``: its case opens, but there is nothing to hold."""
-    event = await session.get(RiskEvent, verdict.event_id)
-    if event is not None:
-        event.txn_id = txn_id
+    """After the money moved: link the event to its transaction (unless it was logged with it)
+    and, on ``review``, hold the transaction out of settlement under its case
+    (``risk.hold_placed``). Money going back to a customer (a refund) passes ``hold=False``: its
+    case opens, but there is nothing to hold."""
+    if verdict.txn_id != txn_id:
+        await session.execute(_LINK, {"event_id": verdict.event_id, "txn_id": txn_id})
     if hold and verdict.outcome is Outcome.REVIEW and verdict.case_id is not None:
         await holds.place(
             session, txn_id=txn_id, case_id=verdict.case_id, partner_id=partner_id, amount=amount
         )
-    await session.flush()
+        await session.flush()
 
 
 async def merchant_of(session: AsyncSession, txn_id: str) -> str | None:

@@ -1,7 +1,9 @@
 """Features: SQL over the risk event log, plus the scenario adapter's own ``risk_features``.
 
-Every feature is computed as of the event's own moment and counts the event itself (it is in the
-log before its features are read), so a batch row counts the earlier rows of its batch. Each
+Every feature is computed as of the event's own moment and counts the event itself, so a batch row
+counts the earlier rows of its batch. An inline event's features are read before it is logged and
+the event is added in Python (:func:`_own_share`): the log is read first and written last, so on
+SQLite the database's single writer lock is not held while the features are read. Each
 event type has a fixed set of feature names with zero defaults, so a rule never meets a missing
 key. Windows: velocity over 1 h / 24 h / 30 days; "today" and "night" (00:00–05:00) are
 Asia/Shanghai local time. Baselines (hourly median, 30-day daily mean) come with the subject's
@@ -10,6 +12,8 @@ history in days, which the rules use to stay silent for the first 7 days.
 
 from __future__ import annotations
 
+import functools
+import math
 import statistics
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, time, timedelta
@@ -20,7 +24,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
 from gateway.clock import SHANGHAI
-from gateway.risk.models import EventType, RiskEvent
+from gateway.db import UTCDateTime
+from gateway.risk.models import EventType, RiskEvent, SuspendedSubChannel
 from gateway.scenarios.base import adapter_for
 
 HOUR = timedelta(hours=1)
@@ -32,6 +37,7 @@ ROUND_MIN = 100_000  # ¥1,000 in fen
 ROUND_UNIT = 10_000  # whole hundreds of yuan
 EFFECTIVE_MIN = 10_000  # ¥100: the default effective-customer threshold (DESIGN §7)
 JUST_OVER = 12_000  # "just over" the threshold: within 20 % of it
+SUSPENDED = "sub_channel_suspended"
 
 DEFAULTS: dict[str, dict[str, Any]] = {
     EventType.ACCOUNT_OPENING: {
@@ -84,14 +90,6 @@ def is_night(moment: datetime) -> bool:
     return moment.astimezone(SHANGHAI).hour < NIGHT_END_HOUR
 
 
-def _within(column: Any, value: Any, at: datetime, window: timedelta) -> list[Any]:
-    return [
-        column == value,
-        col(RiskEvent.occurred_at) > at - window,
-        col(RiskEvent.occurred_at) <= at,
-    ]
-
-
 async def _count(session: AsyncSession, *where: Any) -> int:
     return int(
         await session.scalar(select(sa.func.count()).select_from(RiskEvent).where(*where)) or 0
@@ -112,12 +110,17 @@ def channel_of(partner_id: str, sub_channel: str | None) -> list[Any]:
 
 
 async def _first_seen(session: AsyncSession, *where: Any) -> datetime | None:
-    first = await session.scalar(select(sa.func.min(col(RiskEvent.occurred_at))).where(*where))
+    return _as_moment(
+        await session.scalar(select(sa.func.min(col(RiskEvent.occurred_at))).where(*where))
+    )
+
+
+def _as_moment(first: Any) -> datetime | None:
     if isinstance(first, str):  # SQLite's MIN() comes back untyped
         first = datetime.fromisoformat(first)
     if first is not None and first.tzinfo is None:
         first = first.replace(tzinfo=UTC)
-    return first
+    return first if isinstance(first, datetime) else None
 
 
 def _days_since(first: datetime | None, at: datetime) -> float:
@@ -226,51 +229,88 @@ def _add(seen: dict[str, set[str]], key: str | None, id_index: str | None) -> in
     return len(ids)
 
 
+def _is_transaction() -> Any:
+    """``event_type = 'transaction'``, written so that no index serves it: without statistics
+    (SQLite is never ANALYZEd here) the planner took the (event_type, occurred_at) index for a
+    keyed count, which reads every transaction of the window, instead of the key's own index."""
+    return col(RiskEvent.event_type).concat("") == EventType.TRANSACTION.value
+
+
 def _txn_count(*where: Any) -> Any:
     """``COUNT(*)`` of logged transactions matching ``where``, as a scalar subquery."""
-    return _count_of(col(RiskEvent.event_type) == EventType.TRANSACTION.value, *where)
+    return _count_of(_is_transaction(), *where)
 
 
 def _txn_sum(value: Any, *where: Any) -> Any:
     return (
         select(sa.func.coalesce(sa.func.sum(value), 0))
-        .where(col(RiskEvent.event_type) == EventType.TRANSACTION.value, *where)
+        .where(_is_transaction(), *where)
         .scalar_subquery()
     )
 
 
-def _merchant_day(event: RiskEvent) -> dict[str, Any]:
-    """24-hour volume and its round amounts, the hour's count, tonight's count and the week's
-    night share at the merchant."""
-    at, merchant = event.occurred_at, col(RiskEvent.merchant)
-    payment = col(RiskEvent.kind) != "refund"
-    day = [*_within(merchant, event.merchant, at, DAY), payment]
-    week = _within(merchant, event.merchant, at, WEEK)
-    parts = {
-        "merchant_count_1h": _txn_count(*_within(merchant, event.merchant, at, HOUR)),
-        "merchant_sum_24h": _txn_sum(col(RiskEvent.amount), *day),
-        "round_sum_24h": _txn_sum(
-            sa.case((col(RiskEvent.round_amount), col(RiskEvent.amount)), else_=0), *day
-        ),
-        "week_count": _txn_count(*week),
-        "week_nights": _txn_count(*week, col(RiskEvent.night)),
-    }
-    if event.night:
-        parts["merchant_night_txns_today"] = _txn_count(
-            merchant == event.merchant,
-            col(RiskEvent.night),
-            col(RiskEvent.occurred_at) >= local_midnight(at),
-            col(RiskEvent.occurred_at) <= at,
-        )
-    return parts
+def _param(name: str, type_: Any = None) -> Any:
+    return sa.bindparam(name, type_=type_ if type_ is not None else sa.String())
 
 
-def _one_and_done(event: RiskEvent) -> dict[str, Any]:
+# The inline transaction statement's parameters: the event's keys and its window boundaries.
+_AT = {
+    name: _param(name, UTCDateTime())
+    for name in ("at", "hour_ago", "day_ago", "week_ago", "month_ago", "midnight")
+}
+_KEY = {
+    name: _param(name)
+    for name in ("customer", "device", "card", "partner", "merchant", "plate", "sub_channel")
+}
+
+
+def _since(column: Any, key: str, since: str) -> list[Any]:
+    """``column`` is the event's ``key``, in the window from ``since`` to the event."""
+    return [
+        column == _KEY[key],
+        col(RiskEvent.occurred_at) > _AT[since],
+        col(RiskEvent.occurred_at) <= _AT["at"],
+    ]
+
+
+def _merchant_week(night: bool) -> Any:
+    """The merchant's week in ONE pass over its index, as a one-row derived table: the hour's
+    count, the 24-hour payment volume and its round amounts, the week's count and night count,
+    and (at night) tonight's count. Separate subqueries read the merchant's week five times, and
+    a busy station's week is the largest range a payment reads."""
+    at = col(RiskEvent.occurred_at)
+    day_payment = sa.and_(at > _AT["day_ago"], col(RiskEvent.kind) != "refund")
+    amount = col(RiskEvent.amount)
+    columns = [
+        sa.func.count().label("week_count"),
+        _sum_when(col(RiskEvent.night), 1).label("week_nights"),
+        _sum_when(at > _AT["hour_ago"], 1).label("merchant_count_1h"),
+        _sum_when(day_payment, amount).label("merchant_sum_24h"),
+        _sum_when(sa.and_(day_payment, col(RiskEvent.round_amount)), amount).label("round_sum_24h"),
+    ]
+    if night:
+        tonight = sa.and_(col(RiskEvent.night), at >= _AT["midnight"])
+        columns.append(_sum_when(tonight, 1).label("merchant_night_txns_today"))
+    return (
+        select(*columns)
+        .where(_is_transaction(), *_since(col(RiskEvent.merchant), "merchant", "week_ago"))
+        .subquery("merchant_week")
+    )
+
+
+def _sum_when(condition: Any, value: Any) -> Any:
+    return sa.func.sum(sa.case((condition, value), else_=0))
+
+
+def _one_and_done(mine: bool) -> Any:
     """Customers of the sub-channel over 30 days, and how many of them paid only once, just over
-    the effective threshold, more than a week ago (then went dormant): incentive farming."""
-    if not event.sub_channel:
-        return {}
-    at = event.occurred_at
+    the effective threshold, more than a week ago (then went dormant): incentive farming. A
+    one-row derived table, so the per-customer grouping runs once.
+
+    With ``mine`` (the event is a payment by a customer) that customer is read as the others
+    are not: the event is its latest payment, so it is not farmed, and it is counted once in
+    Python (:func:`_own_share`)."""
+    others = [col(RiskEvent.customer_id) != _KEY["customer"]] if mine else []
     per_customer = (
         select(
             col(RiskEvent.customer_id),
@@ -279,67 +319,154 @@ def _one_and_done(event: RiskEvent) -> dict[str, Any]:
             sa.func.max(col(RiskEvent.occurred_at)).label("last"),
         )
         .where(
-            *_within(col(RiskEvent.sub_channel), event.sub_channel, at, MONTH),
+            *_since(col(RiskEvent.sub_channel), "sub_channel", "month_ago"),
             col(RiskEvent.event_type) == EventType.TRANSACTION.value,
             col(RiskEvent.kind) != "refund",
             col(RiskEvent.customer_id).is_not(None),
+            *others,
         )
         .group_by(col(RiskEvent.customer_id))
         .subquery()
     )
-    farmed = sa.case(
-        (
-            sa.and_(
-                per_customer.c.n == 1,
-                per_customer.c.amount >= EFFECTIVE_MIN,
-                per_customer.c.amount <= JUST_OVER,
-                per_customer.c.last <= at - WEEK,
-            ),
-            1,
-        ),
-        else_=0,
+    farmed = sa.and_(
+        per_customer.c.n == 1,
+        per_customer.c.amount >= EFFECTIVE_MIN,
+        per_customer.c.amount <= JUST_OVER,
+        per_customer.c.last <= _AT["week_ago"],
     )
+    return (
+        select(
+            sa.func.count().label("sub_channel_customers_30d"),
+            _sum_when(farmed, 1).label("farmed_30d"),
+        )
+        .select_from(per_customer)
+        .subquery("one_and_done")
+    )
+
+
+def _own_share(event: RiskEvent) -> dict[str, int]:
+    """What the event adds to each of its own transaction features: they are read from the log
+    before the event is written. ``kind != 'refund'`` is false in SQL for a NULL kind, and so
+    here."""
+    payment = _is_payment(event)
     return {
-        "sub_channel_customers_30d": select(sa.func.count())
-        .select_from(per_customer)
-        .scalar_subquery(),
-        "farmed_30d": select(sa.func.coalesce(sa.func.sum(farmed), 0))
-        .select_from(per_customer)
-        .scalar_subquery(),
+        "customer_count_24h": 1,
+        "device_count_24h": 1,
+        "card_count_24h": 1,
+        "partner_count_1h": 1,
+        "merchant_count_1h": 1,
+        "merchant_sum_24h": event.amount if payment else 0,
+        "round_sum_24h": event.amount if payment and event.round_amount else 0,
+        "week_count": 1,
+        "week_nights": int(event.night),
+        "merchant_night_txns_today": 1,
+        "plate_fuelings_today": int(payment),
+        "customer_merchant_refunds_24h": 1,
+        "sub_channel_customers_30d": int(payment and event.customer_id is not None),
+        "farmed_30d": 0,
+        SUSPENDED: 0,
     }
 
 
-async def transaction_features(session: AsyncSession, event: RiskEvent) -> dict[str, Any]:
-    """The features of a logged transaction, read in ONE statement of scalar subqueries (each
-    on its own index): this runs inline on every payment, where one round trip per feature
-    cost more than the rest of the request (docs/performance.md)."""
-    at, payload = event.occurred_at, event.payload
-    parts: dict[str, Any] = {}
-    for name, column, value, window in (
-        ("customer_count_24h", col(RiskEvent.customer_id), event.customer_id, DAY),
-        ("device_count_24h", col(RiskEvent.device_id), event.device_id, DAY),
-        ("card_count_24h", col(RiskEvent.card_id), event.card_id, DAY),
-        ("partner_count_1h", col(RiskEvent.partner_id), event.partner_id, HOUR),
-    ):
-        if value:
-            parts[name] = _txn_count(*_within(column, value, at, window))
-    parts |= _merchant_day(event)
-    if event.plate_no:
-        parts["plate_fuelings_today"] = _txn_count(
-            col(RiskEvent.plate_no) == event.plate_no,
-            col(RiskEvent.kind) != "refund",
-            col(RiskEvent.occurred_at) >= local_midnight(at),
-            col(RiskEvent.occurred_at) <= at,
+def _is_payment(event: RiskEvent) -> bool:
+    return event.kind is not None and event.kind != "refund"
+
+
+def _suspended() -> Any:
+    """Whether the event's sub-channel is suspended (every event through it is then blocked)."""
+    return (
+        select(sa.func.count())
+        .select_from(SuspendedSubChannel)
+        .where(
+            col(SuspendedSubChannel.partner_id) == _KEY["partner"],
+            col(SuspendedSubChannel.sub_channel) == _KEY["sub_channel"],
         )
-    if event.kind == "refund" and event.customer_id:
+        .scalar_subquery()
+    )
+
+
+_Shape = tuple[bool, bool, bool, bool, bool, bool, bool, bool]
+
+
+def _shape(event: RiskEvent) -> _Shape:
+    return (
+        bool(event.customer_id),
+        bool(event.device_id),
+        bool(event.card_id),
+        event.night,
+        bool(event.plate_no),
+        event.kind == "refund" and bool(event.customer_id),
+        bool(event.sub_channel),
+        _is_payment(event) and event.customer_id is not None,
+    )
+
+
+@functools.cache
+def _transaction_statement(shape: _Shape) -> Any:
+    """The one statement of scalar subqueries (each on its own index) for the transactions of
+    one shape: built once per process, so a payment pays only for its parameters."""
+    customer, device, card, night, plate, refund, sub_channel, mine = shape
+    parts: dict[str, Any] = {}
+    for name, column, key, present, since in (
+        ("customer_count_24h", col(RiskEvent.customer_id), "customer", customer, "day_ago"),
+        ("device_count_24h", col(RiskEvent.device_id), "device", device, "day_ago"),
+        ("card_count_24h", col(RiskEvent.card_id), "card", card, "day_ago"),
+        ("partner_count_1h", col(RiskEvent.partner_id), "partner", True, "hour_ago"),
+    ):
+        if present:
+            parts[name] = _txn_count(*_since(column, key, since))
+    if plate:
+        parts["plate_fuelings_today"] = _txn_count(
+            col(RiskEvent.plate_no) == _KEY["plate"],
+            col(RiskEvent.kind) != "refund",
+            col(RiskEvent.occurred_at) >= _AT["midnight"],
+            col(RiskEvent.occurred_at) <= _AT["at"],
+        )
+    if refund:
         parts["customer_merchant_refunds_24h"] = _count_of(
             col(RiskEvent.kind) == "refund",
-            col(RiskEvent.merchant) == event.merchant,
-            *_within(col(RiskEvent.customer_id), event.customer_id, at, DAY),
+            col(RiskEvent.merchant) == _KEY["merchant"],
+            *_since(col(RiskEvent.customer_id), "customer", "day_ago"),
         )
-    parts |= _one_and_done(event)
-    row = (await session.execute(select(*(v.label(k) for k, v in parts.items())))).one()
-    got = {k: int(v or 0) for k, v in row._mapping.items()}
+    derived = _merchant_week(night)
+    if sub_channel:
+        parts[SUSPENDED] = _suspended()
+        derived = derived.join(_one_and_done(mine), sa.true())
+    return select(*(v.label(k) for k, v in parts.items()), *derived.exported_columns).select_from(
+        derived
+    )
+
+
+def _transaction_params(event: RiskEvent) -> dict[str, Any]:
+    at = event.occurred_at
+    return {
+        "at": at,
+        "hour_ago": at - HOUR,
+        "day_ago": at - DAY,
+        "week_ago": at - WEEK,
+        "month_ago": at - MONTH,
+        "midnight": local_midnight(at),
+        "customer": event.customer_id,
+        "device": event.device_id,
+        "card": event.card_id,
+        "partner": event.partner_id,
+        "merchant": event.merchant,
+        "plate": event.plate_no,
+        "sub_channel": event.sub_channel,
+    }
+
+
+async def transaction_features(
+    session: AsyncSession, event: RiskEvent
+) -> tuple[dict[str, Any], bool]:
+    """The features of a transaction about to be logged, read in ONE prepared statement with
+    the event added in Python, and whether its sub-channel is suspended (same round trip): this
+    runs inline on every payment (docs/performance.md)."""
+    payload = event.payload
+    row = await session.execute(_transaction_statement(_shape(event)), _transaction_params(event))
+    own = _own_share(event)
+    got = {k: int(v or 0) + own[k] for k, v in row.one()._mapping.items()}
+    suspended = got.pop(SUSPENDED, 0) > 0
     volume, week = got.pop("merchant_sum_24h"), got.pop("week_count")
     round_sum, week_nights = got.pop("round_sum_24h"), got.pop("week_nights")
     customers, farmed = got.pop("sub_channel_customers_30d", 0), got.pop("farmed_30d", 0)
@@ -364,7 +491,7 @@ async def transaction_features(session: AsyncSession, event: RiskEvent) -> dict[
         features["sub_channel_one_and_done_share"] = (
             round(farmed / customers, 4) if customers else 0.0
         )
-    return features
+    return features, suspended
 
 
 def _count_of(*where: Any) -> Any:
@@ -372,9 +499,10 @@ def _count_of(*where: Any) -> Any:
     return select(sa.func.count()).select_from(RiskEvent).where(*where).scalar_subquery()
 
 
-async def release_features(session: AsyncSession, event: RiskEvent) -> dict[str, Any]:
-    """The merchant's money out of (releases) and into (top-ups) escrow today vs. its 30-day
-    daily mean before today."""
+async def release_features(session: AsyncSession, event: RiskEvent) -> tuple[dict[str, Any], bool]:
+    """The merchant's money out of (releases) and into (top-ups) escrow today vs. its daily mean
+    over the 30 days before today (over its days of history when it has fewer), for a release
+    about to be logged, and whether its sub-channel is suspended, in one statement."""
     at, merchant = event.occurred_at, event.merchant
     midnight = local_midnight(at)
     flow = [
@@ -383,26 +511,41 @@ async def release_features(session: AsyncSession, event: RiskEvent) -> dict[str,
         sa.or_(col(RiskEvent.kind).is_(None), col(RiskEvent.kind) != "refund"),
     ]
     amount = sa.func.coalesce(sa.func.sum(col(RiskEvent.amount)), 0)
-    today = await session.scalar(
-        select(amount).where(
-            *flow, col(RiskEvent.occurred_at) >= midnight, col(RiskEvent.occurred_at) <= at
-        )
-    )
-    before = await session.scalar(
-        select(amount).where(
+    parts = {
+        "today": select(amount)
+        .where(*flow, col(RiskEvent.occurred_at) >= midnight, col(RiskEvent.occurred_at) <= at)
+        .scalar_subquery(),
+        "before": select(amount)
+        .where(
             *flow,
             col(RiskEvent.occurred_at) >= midnight - MONTH,
             col(RiskEvent.occurred_at) < midnight,
         )
-    )
+        .scalar_subquery(),
+        "first": select(sa.func.min(col(RiskEvent.occurred_at)))
+        .where(col(RiskEvent.merchant) == merchant)
+        .scalar_subquery(),
+    }
+    if event.sub_channel:
+        parts[SUSPENDED] = _suspended()
+    params = {"partner": event.partner_id, "sub_channel": event.sub_channel}
+    row = (await session.execute(select(*(v.label(k) for k, v in parts.items())), params)).one()
+    first = _as_moment(row.first)
+    first = at if first is None or first > at else first
+    own = event.amount if event.kind != "refund" else 0
     return {
         "amount": event.amount,
-        "merchant_amount_today": int(today or 0),
-        "merchant_daily_mean_30d": round(int(before or 0) / 30, 2),
-        "merchant_history_days": _days_since(
-            await _first_seen(session, col(RiskEvent.merchant) == merchant), at
-        ),
-    }
+        "merchant_amount_today": int(row.today or 0) + own,
+        "merchant_daily_mean_30d": daily_mean(int(row.before or 0), first, midnight),
+        "merchant_history_days": _days_since(first, at),
+    }, bool(row._mapping.get(SUSPENDED))
+
+
+def daily_mean(total: int, first: datetime, midnight: datetime) -> float:
+    """A 30-day total as a daily mean over the days the merchant had before today (at least
+    one, at most 30): a merchant younger than 30 days is not diluted by days it did not exist."""
+    days = min(30, max(1, math.ceil((midnight - first).total_seconds() / 86_400)))
+    return round(total / days, 2)
 
 
 def scenario_features(event: RiskEvent) -> dict[str, Any]:
@@ -414,12 +557,13 @@ def scenario_features_of(scenario: str | None, payload: Mapping[str, Any]) -> di
     return dict(adapter.risk_features(payload)) if adapter is not None else {}
 
 
-async def compute(session: AsyncSession, event: RiskEvent) -> dict[str, Any]:
-    """All features of a logged transaction or release: the fixed set for its type, then the
-    scenario's. Openings are scored a chunk at a time (:func:`chunk_opening_features`)."""
+async def compute(session: AsyncSession, event: RiskEvent) -> tuple[dict[str, Any], bool]:
+    """All features of a transaction or release about to be logged (the fixed set for its type,
+    then the scenario's) and whether its sub-channel is suspended, read in one round trip.
+    Openings are scored a chunk at a time (:func:`chunk_opening_features`)."""
     features = dict(DEFAULTS[event.event_type])
     if event.event_type == EventType.TRANSACTION:
-        features |= await transaction_features(session, event)
+        computed, suspended = await transaction_features(session, event)
     else:
-        features |= await release_features(session, event)
-    return features | scenario_features(event)
+        computed, suspended = await release_features(session, event)
+    return features | computed | scenario_features(event), suspended

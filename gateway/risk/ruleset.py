@@ -9,13 +9,18 @@ ignore conflicts, so two replicas seeding at once leave one copy.
 
 from __future__ import annotations
 
+import time
+import weakref
+from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy import event
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 from sqlmodel import col, select
 
 from gateway import audit
@@ -74,15 +79,86 @@ async def ensure_defaults(session: AsyncSession) -> None:
     )
 
 
-async def active(session: AsyncSession, event_type: str) -> tuple[int, list[CompiledRule]]:
-    """The current rule-set version and the published and shadow rules of an event type."""
-    version = await session.scalar(select(sa.func.max(col(RiskRuleset.version))))
-    if version is None:
-        await ensure_defaults(session)
-        version = 1
+CHECK_SECONDS = 1.0
+_CHANGED = "risk_rules_changed"
+
+
+@dataclass(slots=True)
+class _Live:
+    """One engine's live rules as of a rule-set version, and when that version was last checked."""
+
+    version: int
+    created_at: Any
+    rules: dict[str, list[CompiledRule]]
+    checked: float
+
+
+class LiveRules:
+    """The compiled published and shadow rules, per process and per engine (ADR 0020).
+
+    Every rule change that alters what runs live (shadow, publish, and the retirements they
+    make) writes a new rule-set version, so the latest version row names the live rules. An
+    entry is trusted for :data:`CHECK_SECONDS`, then re-checked with one primary-key read of the
+    latest version; a change committed by this process clears every entry at once, so it acts on
+    the next assessment here, and on other replicas within ``CHECK_SECONDS``.
+    """
+
+    def __init__(self) -> None:
+        self._entries: weakref.WeakKeyDictionary[Any, _Live] = weakref.WeakKeyDictionary()
+
+    async def get(self, session: AsyncSession, event_type: str) -> tuple[int, list[CompiledRule]]:
+        engine, now = session.get_bind(), time.monotonic()
+        live = self._entries.get(engine)
+        if live is None or now - live.checked >= CHECK_SECONDS:
+            latest = (
+                await session.execute(
+                    sa.select(col(RiskRuleset.version), col(RiskRuleset.created_at))
+                    .order_by(col(RiskRuleset.version).desc())
+                    .limit(1)
+                )
+            ).first()
+            if latest is None:
+                await ensure_defaults(session)
+                latest = (
+                    await session.execute(
+                        sa.select(col(RiskRuleset.version), col(RiskRuleset.created_at))
+                        .order_by(col(RiskRuleset.version).desc())
+                        .limit(1)
+                    )
+                ).one()
+            version, created_at = int(latest[0]), latest[1]
+            if live is None or (live.version, live.created_at) != (version, created_at):
+                live = _Live(version, created_at, await _load(session), now)
+            live.checked = now
+            self._entries[engine] = live
+        return live.version, live.rules.get(str(event_type), [])
+
+    def clear(self) -> None:
+        self._entries.clear()
+
+
+# One per process: every rule change this process commits must reach it, whichever app or
+# session made the change.
+live_rules = LiveRules()
+
+
+@event.listens_for(Session, "after_commit")
+def _forget_changed(session: Session) -> None:
+    if session.info.pop(_CHANGED, False):
+        live_rules.clear()
+
+
+@event.listens_for(Session, "after_rollback")
+def _drop_note(session: Session) -> None:
+    session.info.pop(_CHANGED, None)
+
+
+async def _load(session: AsyncSession) -> dict[str, list[CompiledRule]]:
+    """The published and shadow rules of every event type, compiled."""
     rows = (
         await session.execute(
             sa.select(
+                col(RiskRule.event_type),
                 col(RiskRule.id),
                 col(RiskRule.version),
                 col(RiskRule.status),
@@ -91,25 +167,52 @@ async def active(session: AsyncSession, event_type: str) -> tuple[int, list[Comp
                 col(RiskRule.subject),
                 col(RiskRule.expression),
             )
-            .where(
-                col(RiskRule.event_type) == event_type,
-                col(RiskRule.status).in_([RuleStatus.PUBLISHED.value, RuleStatus.SHADOW.value]),
-            )
+            .where(col(RiskRule.status).in_([RuleStatus.PUBLISHED.value, RuleStatus.SHADOW.value]))
             .order_by(col(RiskRule.id), col(RiskRule.version))
         )
     ).all()
-    return int(version), [
-        compile_rule(
-            rule_id=r[0],
-            version=r[1],
-            mode=r[2],
-            severity=r[3],
-            weight=r[4],
-            subject=r[5],
-            expression=r[6],
+    rules: dict[str, list[CompiledRule]] = {}
+    for r in rows:
+        rules.setdefault(r[0], []).append(
+            compile_rule(
+                rule_id=r[1],
+                version=r[2],
+                mode=r[3],
+                severity=r[4],
+                weight=r[5],
+                subject=r[6],
+                expression=r[7],
+            )
         )
-        for r in rows
-    ]
+    return rules
+
+
+async def active(session: AsyncSession, event_type: str) -> tuple[int, list[CompiledRule]]:
+    """The current rule-set version and the published and shadow rules of an event type."""
+    return await live_rules.get(session, event_type)
+
+
+async def _new_ruleset(session: AsyncSession, staff: StaffIdentity) -> int:
+    """A new rule-set version naming the published rules: made by every change to what runs
+    live, so decisions name the rules they ran under and processes see the change."""
+    published = (
+        await session.execute(
+            select(col(RiskRule.id), col(RiskRule.version)).where(
+                col(RiskRule.status) == RuleStatus.PUBLISHED.value
+            )
+        )
+    ).all()
+    current = await session.scalar(select(sa.func.max(col(RiskRuleset.version))))
+    ruleset = RiskRuleset(
+        version=int(current or 0) + 1, rules=dict(published), published_by=staff.actor
+    )
+    session.add(ruleset)
+    try:
+        await session.flush()
+    except IntegrityError as e:
+        raise Conflict("Another rule was changed at the same time.", code="state_conflict") from e
+    session.sync_session.info[_CHANGED] = True
+    return ruleset.version
 
 
 async def versions(session: AsyncSession, rule_id: str) -> list[RiskRule]:
@@ -189,15 +292,16 @@ async def shadow(session: AsyncSession, staff: StaffIdentity, rule_id: str) -> R
         .execution_options(synchronize_session=False)
     )
     rule.status = RuleStatus.SHADOW.value
+    await session.flush()
+    version = await _new_ruleset(session, staff)
     audit.record(
         session,
         actor=staff.actor,
         action="risk.rule_shadowed",
         subject_type="risk_rule",
         subject_id=rule_id,
-        after={"version": rule.version},
+        after={"version": rule.version, "ruleset_version": version},
     )
-    await session.flush()
     return rule
 
 
@@ -224,22 +328,7 @@ async def publish(
     rule.published_by = staff.actor
     rule.published_at = utcnow()
     await session.flush()
-    published = (
-        await session.execute(
-            select(col(RiskRule.id), col(RiskRule.version)).where(
-                col(RiskRule.status) == RuleStatus.PUBLISHED.value
-            )
-        )
-    ).all()
-    current = await session.scalar(select(sa.func.max(col(RiskRuleset.version))))
-    ruleset = RiskRuleset(
-        version=int(current or 0) + 1, rules=dict(published), published_by=staff.actor
-    )
-    session.add(ruleset)
-    try:
-        await session.flush()
-    except IntegrityError as e:
-        raise Conflict("Another rule was published at the same time.", code="state_conflict") from e
+    version = await _new_ruleset(session, staff)
     audit.record(
         session,
         actor=staff.actor,
@@ -247,6 +336,6 @@ async def publish(
         subject_type="risk_rule",
         subject_id=rule_id,
         before={"author": rule.author},
-        after={"version": rule.version, "ruleset_version": ruleset.version},
+        after={"version": rule.version, "ruleset_version": version},
     )
-    return rule, ruleset.version
+    return rule, version

@@ -98,12 +98,13 @@ async def collect(
     ``notify=False`` leaves the ``payment.succeeded`` event to a caller whose payment is not
     complete when the debit is (utilities: only once the biller has written the bill off).
     """
-    now = utcnow()
+    now, txn_id = utcnow(), new_id("txn")
     verdict = await risk.assess(
         session,
         "transaction",
         {
             **(details or {}),
+            "txn_id": txn_id,
             "partner_id": partner_id,
             "scenario": scenario,
             "kind": kind,
@@ -143,7 +144,7 @@ async def collect(
             )
         core_reference = result.core_reference
     txn = Transaction(
-        id=new_id("txn"),
+        id=txn_id,
         partner_id=partner_id,
         scenario=scenario,
         kind=kind,

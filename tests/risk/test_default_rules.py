@@ -164,14 +164,27 @@ async def test_refund_cycling_on_the_third_refund_in_24h(sessions: Any) -> None:
 
 async def test_escrow_drain_above_five_times_the_30_day_daily_mean(sessions: Any) -> None:
     merchant = {"merchant": "ptn_sv", "scenario": "stored_value", "kind": "release"}
-    for day in range(10, 0, -1):  # 10 days of 30,000 a day: mean 10,000 over 30 days
+    for day in range(40, 0, -4):  # 30,000 every 4th day for 40 days: 7 of them in the 30 days
         await score(sessions, "release", amount=30_000, occurred_at=ago(NOON, days=day), **merchant)
-    edge = await score(sessions, "release", amount=50_000, occurred_at=NOON, **merchant)
-    assert fired(edge) == set()  # exactly 5x: not above
+    edge = await score(sessions, "release", amount=35_000, occurred_at=NOON, **merchant)
+    assert fired(edge) == set()  # exactly 5x the mean of 7,000 a day: not above
     drain = await score(sessions, "release", amount=1, occurred_at=NOON, **merchant)
     assert fired(drain) == {"escrow_drain"}
-    assert drain.hits[0].values["merchant_amount_today"] == 50_001
-    assert drain.hits[0].values["merchant_daily_mean_30d"] == 10_000.0
+    assert drain.hits[0].values["merchant_amount_today"] == 35_001
+    assert drain.hits[0].values["merchant_daily_mean_30d"] == 7_000.0
+
+
+async def test_escrow_drain_of_a_merchant_younger_than_30_days_uses_its_own_days(
+    sessions: Any,
+) -> None:
+    merchant = {"merchant": "ptn_new", "scenario": "stored_value", "kind": "release"}
+    for day in range(10, 0, -1):  # 10 days of 30,000 a day: a mean of 30,000, not 10,000
+        await score(sessions, "release", amount=30_000, occurred_at=ago(NOON, days=day), **merchant)
+    usual = await score(sessions, "release", amount=60_000, occurred_at=NOON, **merchant)
+    assert fired(usual) == set()  # twice its usual day, which a 30-day divisor calls 6x
+    drain = await score(sessions, "release", amount=100_000, occurred_at=NOON, **merchant)
+    assert fired(drain) == {"escrow_drain"}
+    assert drain.hits[0].values["merchant_daily_mean_30d"] == 30_000.0
 
 
 async def test_escrow_drain_silent_in_the_first_7_days(sessions: Any) -> None:

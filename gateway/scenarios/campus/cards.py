@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from gateway import audit
+from gateway import audit, risk
 from gateway.clock import business_date_of
 from gateway.core_banking import CoreBanking, CoreBankingUnavailable, MoneyStatus
 from gateway.db import utcnow
@@ -140,16 +140,38 @@ async def pay(
     reference: str,
     external_ref: str | None,
 ) -> Movement:
-    """Pay a campus merchant from the card: float becomes the university's payable."""
+    """Pay a campus merchant from the card: float becomes the university's payable.
+
+    Scored inline like every scenario payment (DESIGN §8): ``block`` refuses with 422
+    ``risk_blocked`` before anything moves; ``review`` pays and holds the transaction out of
+    settlement under its case."""
     if not await is_merchant(session, partner_id, merchant_id):
         raise NotFound("No such merchant.")
     card = await lock_card(session, partner_id, card_id)
     _usable(card)
     if card.balance < amount:
         raise InsufficientCardBalance(f"The card holds {card.balance} fen.")
-    now = utcnow()
+    now, txn_id = utcnow(), new_id("txn")
+    verdict = await risk.assess(
+        session,
+        "transaction",
+        {
+            "txn_id": txn_id,
+            "partner_id": partner_id,
+            "scenario": KEY,
+            "kind": "card_payment",
+            "customer_id": card.customer_id,
+            "sub_channel": card.sub_channel,
+            "merchant_id": merchant_id,
+            "terminal_id": terminal_id,
+            "card_id": card.id,
+            "amount": amount,
+            "occurred_at": now,
+        },
+    )
+    verdict.raise_if_blocked()
     txn = Transaction(
-        id=new_id("txn"),
+        id=txn_id,
         partner_id=partner_id,
         scenario=KEY,
         kind="card_payment",
@@ -169,6 +191,9 @@ async def pay(
         raise Conflict(
             "A payment with this external_ref exists.", code="external_ref_conflict"
         ) from e
+    await risk.attach_transaction(
+        session, verdict, txn_id=txn.id, partner_id=partner_id, amount=amount
+    )
     await post_journal(
         session,
         reference=f"txn:{txn.id}",
