@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any, Unpack
+from typing import Any
 
 import sqlalchemy as sa
 import structlog
@@ -78,7 +78,7 @@ async def purge(session: AsyncSession, settings: Settings) -> Purged:
 
 
 async def _in_chunks(
-    session: AsyncSession, model: type[Any], key: Any, doomed: sa.Select[Unpack[tuple[Any, ...]]]
+    session: AsyncSession, model: type[Any], key: Any, doomed: sa.Select[*tuple[Any, ...]]
 ) -> int:
     """Delete the rows of ``model`` whose ``key`` ``doomed`` selects, :data:`CHUNK` at a time."""
     total = 0

@@ -69,7 +69,7 @@ def test_benchmark_runs_at_a_tiny_size() -> None:
         "bare Litestar echo",
         "minimal write (INSERT+commit)",
         "signed GET /partners/me, DB nonces",
-        "signed community payment, DB nonces",
+        "signed fuel transaction, DB nonces",
     ):
         assert out.count(label) >= 4, (label, out)  # three tables and the slope list
     assert "× the minimal write" in out
