@@ -90,7 +90,7 @@ Row = tuple[object, ...]
 
 
 def _rows(
-    rng: random.Random, ids: list[str], numbers: range
+    rng: random.Random, ids: list[str], numbers: range, day: date, at: datetime
 ) -> tuple[list[Row], list[Row], list[Row]]:
     """Transactions ``numbers`` with their journals and two ledger lines each."""
     partners = len(ids)
@@ -103,14 +103,40 @@ def _rows(
         amount = rng.randint(1_00, 2_000_00)
         kind = "refund" if refund else "payment"
         txn_id, journal_id = f"txn_b{i:09d}", f"jnl_b{i:09d}"
-        txns.append((txn_id, pid, SCENARIO, kind, "succeeded", amount, 0, 0, f"ref-{i}", AT, DAY))
+        txns.append((txn_id, pid, SCENARIO, kind, "succeeded", amount, 0, 0, f"ref-{i}", at, day))
         journals.append(
-            (journal_id, f"txn:{i}", f"{SCENARIO}.{kind}", txn_id, pid, SCENARIO, DAY, AT, AT)
+            (journal_id, f"txn:{i}", f"{SCENARIO}.{kind}", txn_id, pid, SCENARIO, day, at, at)
         )
         payable = amount if refund else -amount
-        entries.append((journal_id, 1, f"partner_payable:{pid}:{SCENARIO}", payable, AT))
-        entries.append((journal_id, 2, "customer_funds", -payable, AT))
+        entries.append((journal_id, 1, f"partner_payable:{pid}:{SCENARIO}", payable, at))
+        entries.append((journal_id, 2, "customer_funds", -payable, at))
     return txns, journals, entries
+
+
+async def copy_transactions(
+    conn: asyncpg.Connection,
+    rng: random.Random,
+    partner_ids: list[str],
+    n: int,
+    *,
+    day: date = DAY,
+    at: datetime = AT,
+) -> None:
+    """COPY ``n`` settleable transactions of ``day`` spread over ``partner_ids`` (existing
+    partners of the community scenario), each with its journal: payments, a tenth refunds."""
+    for start in range(0, n, CHUNK):  # bounded memory: a million rows are 4 million tuples
+        txns, journals, entries = _rows(
+            rng, partner_ids, range(start, min(start + CHUNK, n)), day, at
+        )
+        await conn.copy_records_to_table("transactions", records=txns, columns=TXN_COLUMNS)
+        await conn.copy_records_to_table(
+            "ledger_journals", records=journals, columns=JOURNAL_COLUMNS
+        )
+        await conn.copy_records_to_table(
+            "ledger_entries",
+            records=entries,
+            columns=["journal_id", "line", "account", "amount", "occurred_at"],
+        )
 
 
 async def load(dsn: str, partners: int, n: int, seed: int) -> None:
@@ -225,17 +251,7 @@ async def load(dsn: str, partners: int, n: int, seed: int) -> None:
                 "created_at",
             ],
         )
-        for start in range(0, n, CHUNK):  # bounded memory: a million rows are 4 million tuples
-            txns, journals, entries = _rows(rng, ids, range(start, min(start + CHUNK, n)))
-            await conn.copy_records_to_table("transactions", records=txns, columns=TXN_COLUMNS)
-            await conn.copy_records_to_table(
-                "ledger_journals", records=journals, columns=JOURNAL_COLUMNS
-            )
-            await conn.copy_records_to_table(
-                "ledger_entries",
-                records=entries,
-                columns=["journal_id", "line", "account", "amount", "occurred_at"],
-            )
+        await copy_transactions(conn, rng, ids, n)
         await conn.execute("ANALYZE")
     finally:
         await conn.close()

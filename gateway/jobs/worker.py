@@ -5,6 +5,12 @@ conditional ``UPDATE … WHERE status = 'queued'`` per candidate on SQLite (whos
 makes it atomic), so any number of worker processes can share one database. The pair
 ``(locked_by, attempts)`` fences a run: if a worker outlives its lease and another took the job
 over, the late worker's completion matches no row and its effects are rolled back.
+
+A live worker extends the leases of the jobs it holds every third of a lease, so a job longer
+than one lease (a settlement run over a million transactions) is never taken over while it is
+still running: without it, two workers took such a run from each other until it dead-lettered,
+each completion fenced out by the other's claim. A killed worker stops extending, and its jobs
+are claimed again once their lease runs out.
 """
 
 from __future__ import annotations
@@ -115,9 +121,44 @@ class Worker:
         """Claim due jobs and run them in due order (PostgreSQL's ``UPDATE … RETURNING`` hands
         them back in no particular order); returns how many were claimed."""
         jobs = await self.claim()
-        for job in sorted(jobs, key=lambda j: (j.run_at, j.id)):
-            await self._run(job)
+        if not jobs:
+            return 0
+        stop = asyncio.Event()
+        keeper = asyncio.create_task(self._keep_leases(stop))
+        try:
+            for job in sorted(jobs, key=lambda j: (j.run_at, j.id)):
+                await self._run(job)
+        finally:
+            stop.set()
+            await keeper
         return len(jobs)
+
+    async def _keep_leases(self, stop: asyncio.Event) -> None:
+        """Until ``stop``, extend the lease of every job this worker holds: the one running and
+        those claimed with it that wait their turn. A failed extension is only logged (the next
+        one may succeed; at worst the job is taken over and this run fenced out)."""
+        every = self.settings.job_lease_seconds / 3
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=every)
+            if stop.is_set():
+                return
+            try:
+                async with self.sessions() as session:
+                    await session.execute(
+                        sa.update(_jobs)
+                        .where(
+                            _jobs.c.locked_by == self.name,
+                            _jobs.c.status == JobStatus.RUNNING.value,
+                        )
+                        .values(
+                            lease_until=utcnow()
+                            + timedelta(seconds=self.settings.job_lease_seconds)
+                        )
+                    )
+                    await session.commit()
+            except Exception:
+                log.warning("worker.lease_extension_failed", worker=self.name, exc_info=True)
 
     async def run_until_idle(self, max_rounds: int = 1000) -> None:
         """Run until no job is due (tests and one-off commands)."""

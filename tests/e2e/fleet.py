@@ -20,11 +20,11 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import asyncpg
 import httpx
@@ -37,6 +37,7 @@ from tests.partners.support import application_body
 ROOT = Path(__file__).resolve().parents[2]
 REDIS_URL = os.environ.get("GATEWAY_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 STAFF_PASSWORD = "fleet-long-password"
+T = TypeVar("T")
 
 
 def free_port() -> int:
@@ -138,14 +139,24 @@ class Fleet:
     def start_worker(self, name: str) -> None:
         self._spawn(name, "worker")
 
-    def wait_ready(self, *names: str, timeout: float = 150) -> None:
+    def start_core(self, name: str) -> None:
+        """Start the sandbox core as its own process (``gateway sandbox-core``) and point every
+        process started afterwards at it: money then moves in the core's transactions, not in
+        the gateway's, as with a bank's core (a killed gateway cannot roll a payment back)."""
+        port = free_port()
+        self.urls[name] = f"http://127.0.0.1:{port}"
+        self._spawn(name, "sandbox-core", "--port", str(port))
+        self.env["GATEWAY_CORE_BANKING_URL"] = self.urls[name]
+
+    def wait_ready(self, *names: str, timeout: float = 150, probe: str = "/ready") -> None:
+        """Wait for each process to answer ``probe`` (the sandbox core answers ``/health``)."""
         deadline = time.monotonic() + timeout
         for name in names:
             while True:
                 if self.procs[name].poll() is not None:
                     raise RuntimeError(f"{name} exited:\n{self.log(name)}")
                 with contextlib.suppress(httpx.HTTPError):
-                    if httpx.get(f"{self.urls[name]}/ready", timeout=2).status_code == 200:
+                    if httpx.get(f"{self.urls[name]}{probe}", timeout=2).status_code == 200:
                         break
                 if time.monotonic() > deadline:
                     raise TimeoutError(f"{name} never became ready:\n{self.log(name)}")
@@ -175,18 +186,27 @@ class Fleet:
                 proc.wait()
         self.procs.clear()
 
-    def fetchval(self, sql: str, *args: Any) -> Any:
-        """One value read straight from the fleet's database (checks the API cannot show)."""
+    def on_database(self, work: Callable[[asyncpg.Connection], Awaitable[T]]) -> T:
+        """Run ``work`` on a connection of its own to the fleet's database, behind the gateway's
+        back: checks the API cannot show, and loading data faster than the API would."""
 
-        async def run() -> Any:
+        async def run() -> T:
             dsn = make_url(self.database_url).set(drivername="postgresql")
             conn = await asyncpg.connect(dsn.render_as_string(hide_password=False))
             try:
-                return await conn.fetchval(sql, *args)
+                return await work(conn)
             finally:
                 await conn.close()
 
         return asyncio.run(run())
+
+    def fetchval(self, sql: str, *args: Any) -> Any:
+        """One value read straight from the fleet's database."""
+        return self.on_database(lambda conn: conn.fetchval(sql, *args))
+
+    def fetch(self, sql: str, *args: Any) -> list[asyncpg.Record]:
+        """Rows read straight from the fleet's database."""
+        return self.on_database(lambda conn: conn.fetch(sql, *args))
 
     def add_staff(self, username: str, *roles: str) -> None:
         role_args = [arg for role in roles for arg in ("--role", role)]

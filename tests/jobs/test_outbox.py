@@ -58,6 +58,13 @@ async def slow_job(ctx: JobContext, payload: dict[str, Any]) -> None:
     await asyncio.sleep(0.05)
 
 
+@job_handler("test.longer_than_a_lease")
+async def long_job(ctx: JobContext, payload: dict[str, Any]) -> None:
+    RUNS.append(payload["n"])
+    ctx.services["started"].set()
+    await asyncio.sleep(payload["seconds"])
+
+
 @pytest.fixture(autouse=True)
 def _clear_runs() -> None:
     RUNS.clear()
@@ -188,6 +195,36 @@ async def test_crashed_worker_job_is_retried_after_lease_and_late_finish_is_fenc
     # The crashed worker wakes and finishes its stale copy: the fence rejects it and rolls back.
     await crashed._run(claimed[0])
     assert await _audit_ids(sessions) == ["aud_crash_2"]
+
+
+async def test_job_longer_than_its_lease_is_never_taken_over_while_it_runs(
+    sessions: async_sessionmaker[AsyncSession], settings: Settings
+) -> None:
+    """Regression: leases were never extended, so a second worker took over a job that ran past
+    its lease and the first one's completion was fenced out, again and again (a settlement run
+    longer than a lease on two workers dead-lettered and stayed ``running`` for ever)."""
+    settings = settings.model_copy(update={"job_lease_seconds": 1})
+    async with sessions() as s:
+        long = await enqueue(s, "test.longer_than_a_lease", {"n": "long", "seconds": 2.5})
+        await s.commit()
+    async with sessions() as s:  # claimed with it, waiting its turn behind the long one
+        queued = await enqueue(s, "test.record", {"n": "queued"})
+        await s.commit()
+    started = asyncio.Event()
+    busy = Worker(sessions, settings, {"started": started})
+    other = Worker(sessions, settings)
+    running = asyncio.create_task(busy.run_once())
+    await started.wait()  # the busy worker has claimed both and started the long one
+    taken_over: list[Job] = []
+    while not running.done():
+        taken_over += await other.claim()
+        await asyncio.sleep(0.1)
+    assert await running == 2
+    assert taken_over == []
+    assert RUNS == ["long", "queued"]
+    for job_id in (long, queued):
+        job = await _job(sessions, job_id)
+        assert (job.status, job.attempts) == (JobStatus.SUCCEEDED, 1)
 
 
 async def test_requeue_dead_job(
