@@ -143,8 +143,8 @@ async def test_the_demo_month_adds_up_and_repeats_with_its_seed(
     assert first["card_moves"]["top_up"] > 0 and first["card_moves"]["payment"] > 0
     # bills written off at the in-process sandbox biller, none left pending or reversed
     assert set(first["bills"]) == {"succeeded"} and first["bills"]["succeeded"][0] > 0
-    # every planted pattern opened its case (campus card payments are not scored, so the
-    # round-amount case is the prepaid chain's whole-thousand packages)
+    # every planted pattern opened its case (round amounts: the campus shop's whole-thousand
+    # card payments and the prepaid chain's packages)
     rules = {rule for rule, _, _ in first["case_rules"]}
     assert rules >= {
         "escrow_drain",
