@@ -32,9 +32,8 @@ from gateway.customers.service import (
     candidate,
     id_index,
     open_customers,
-    table_of,
 )
-from gateway.db import utcnow
+from gateway.db import bulk_insert, one_of, table_of, utcnow
 from gateway.errors import BusinessRuleViolation, Forbidden
 from gateway.ids import new_id
 from gateway.jobs import JobContext, enqueue, job_handler
@@ -164,7 +163,9 @@ async def create_batch(
     )
     session.add(batch)
     await session.flush()
-    await session.execute(sa.insert(table_of(AccountBatchItem)), rows)
+    await session.execute(
+        *bulk_insert(session.get_bind().dialect, table_of(AccountBatchItem), rows)
+    )
     await enqueue(session, PROCESS_JOB, {"batch_id": batch_id}, dedupe_key=f"{batch_id}:0")
     log.info("batch.accepted", batch_id=batch_id, total=len(rows), rejected_at_upload=rejected)
     return batch
@@ -225,8 +226,8 @@ def chunk_size(settings: Settings) -> int:
 
 _items = sa.table(
     "account_batch_items",
-    sa.column("batch_id"),
-    sa.column("row"),
+    sa.column("batch_id", sa.String),
+    sa.column("row", sa.Integer),
     sa.column("status"),
     sa.column("customer_id"),
     sa.column("error_code"),
@@ -271,10 +272,11 @@ async def _record(
                     "b_error_message": opening.error and opening.error.message,
                 }
             )
+    dialect = session.get_bind().dialect
     for status, rows in plain.items():
         await session.execute(
             sa.update(_items)
-            .where(_items.c.batch_id == batch_id, _items.c.row.in_(rows))
+            .where(_items.c.batch_id == batch_id, one_of(dialect, _items.c.row, rows))
             .values(status=status, payload="")
         )
     if other:

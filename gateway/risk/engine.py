@@ -18,12 +18,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
-import sqlalchemy as sa
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
-from gateway.db import utcnow
+from gateway.db import bulk_insert, table_of, utcnow
 from gateway.errors import BusinessRuleViolation
 from gateway.ids import new_id
 from gateway.risk import cases, features, holds, ruleset
@@ -345,7 +344,8 @@ async def _assess_openings_at(
     computed = await features.chunk_opening_features(session, rows, at)
     for row, values in zip(rows, computed, strict=True):
         row["features"] = _jsonable(values)
-    await session.execute(sa.insert(RiskEvent), rows)
+    dialect = session.get_bind().dialect
+    await session.execute(*bulk_insert(dialect, table_of(RiskEvent), rows))
     channels = {(r["partner_id"], r["sub_channel"]) for r in rows}
     suspended = {c: await _suspended(session, *c) for c in sorted(channels, key=str)}
     program = compiled(rules)
@@ -369,7 +369,7 @@ async def _assess_openings_at(
         )
         verdicts.append(Verdict(Outcome.ALLOW, row["id"], decision_id, version))
     if quiet:
-        await session.execute(sa.insert(RiskDecision), quiet)
+        await session.execute(*bulk_insert(dialect, table_of(RiskDecision), quiet))
     return verdicts
 
 
