@@ -296,7 +296,9 @@ async def process_chunk(ctx: JobContext, payload: dict[str, Any]) -> None:
     locked (``FOR UPDATE SKIP LOCKED``), so as many workers open disjoint chunks of one batch at
     once. The batch's counters are added to in one ``UPDATE`` at the end of each chunk (its row
     is locked only from there to the commit), and the chunk that brings ``processed`` to
-    ``total`` completes the batch. SQLite has a single writer: one lane.
+    ``total`` completes the batch. SQLite has a single writer: one lane. With more than one
+    lane, a row's risk features count the batch's rows committed before its chunk began, not
+    those of a chunk opened beside it (hence one lane by default, see the setting).
     """
     session = ctx.session
     batch = await session.get(AccountBatch, payload["batch_id"])
