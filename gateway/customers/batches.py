@@ -308,23 +308,25 @@ async def process_chunk(ctx: JobContext, payload: dict[str, Any]) -> None:
     core = core_banking_for(session, ctx.services["core_http"])
     channel = Channel(batch.partner_id, batch.scenario, batch.sub_channel, batch.campaign, batch.id)
     parallel = session.get_bind().dialect.name == "postgresql"
-    items = (
-        await session.execute(
-            select(
-                col(AccountBatchItem.row),
-                col(AccountBatchItem.payload),
-                col(AccountBatchItem.customer_id),
-                col(AccountBatchItem.id_index),
-            )
-            .where(
-                col(AccountBatchItem.batch_id) == batch.id,
-                col(AccountBatchItem.status) == ItemStatus.PENDING.value,
-            )
-            .order_by(col(AccountBatchItem.row))
-            .limit(chunk_size(ctx.settings))
-            .with_for_update(skip_locked=True)
+    pending = (
+        select(
+            col(AccountBatchItem.row),
+            col(AccountBatchItem.payload),
+            col(AccountBatchItem.customer_id),
+            col(AccountBatchItem.id_index),
         )
-    ).all()
+        .where(
+            col(AccountBatchItem.batch_id) == batch.id,
+            col(AccountBatchItem.status) == ItemStatus.PENDING.value,
+        )
+        .order_by(col(AccountBatchItem.row))
+        .limit(chunk_size(ctx.settings))
+    )
+    items = (await session.execute(pending.with_for_update(skip_locked=True))).all()
+    if not items and parallel:
+        # Every pending row is locked: by another lane, which opens them, or by a run of this
+        # job that outlived its lease, whose rows come back when it rolls back. Wait for them.
+        items = (await session.execute(pending.with_for_update())).all()
     if parallel and batch.status == BatchStatus.QUEUED:
         for lane in range(1, ctx.settings.batch_lanes):
             await enqueue(
