@@ -138,7 +138,8 @@ def free_port() -> int:
 @contextmanager
 def gateway_processes(
     db: Database, env_keys: dict[str, str], port: int, workers: int, chunk: int | None
-) -> Iterator[str]:
+) -> Iterator[tuple[str, list[int]]]:
+    """The server and workers running; yields the base URL and their pids."""
     env = {
         **os.environ,
         **env_keys,
@@ -166,7 +167,7 @@ def gateway_processes(
             time.sleep(0.1)
         else:
             raise RuntimeError("the gateway did not start")
-        yield base
+        yield base, [p.pid for p in procs]
     finally:
         for p in procs:
             p.terminate()
@@ -287,6 +288,16 @@ class StatusProbe:
         if self._sqlite is not None:
             self._sqlite.close()
 
+    async def backend_pids(self) -> list[int]:
+        """The PostgreSQL server processes of the gateway's connections (not this probe's)."""
+        if self._pg is None:
+            return []
+        rows = await self._pg.fetch(
+            "SELECT pid FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+        return [int(r["pid"]) for r in rows]
+
     async def status(self, batch_id: str) -> tuple[str, int]:
         sql = "SELECT status, processed FROM account_batches WHERE id = {}"
         if self._pg is not None:
@@ -306,7 +317,7 @@ async def run_gateway(
     await asyncio.to_thread(migrate.upgrade, db.url)
     await add_staff(db, env_keys)
     port = free_port()
-    with gateway_processes(db, env_keys, port, workers, chunk) as base:
+    with gateway_processes(db, env_keys, port, workers, chunk) as (base, pids):
         async with httpx.AsyncClient(base_url=base, timeout=600) as client:
             partner = await onboard(client, base)
             path = f"/v1/account-batches?scenario={SCENARIO}"
@@ -320,12 +331,19 @@ async def run_gateway(
             batch_id = resp.json()["id"]
             accepted = time.perf_counter() - started
             async with StatusProbe(db) as probe:
+                cpu_before = cpu_seconds(pids)
+                db_before = {pid: cpu_seconds([pid]) for pid in await probe.backend_pids()}
                 while True:
                     status, processed = await probe.status(batch_id)
                     if status not in ("queued", "processing"):
                         break
                     await asyncio.sleep(0.05)
-            elapsed = time.perf_counter() - started
+                elapsed = time.perf_counter() - started
+                gateway_cpu = cpu_seconds(pids) - cpu_before
+                db_cpu = sum(
+                    cpu_seconds([pid]) - db_before.get(pid, 0.0)
+                    for pid in await probe.backend_pids()
+                )
             path = f"/v1/account-batches/{batch_id}"
             final = await client.get(path, headers=partner.signed("GET", path, b"", {}))
             data = final.json()
@@ -333,10 +351,25 @@ async def run_gateway(
         raise RuntimeError(f"batch ended {data}")
     print(
         f"    gateway: upload accepted in {accepted:.2f}s, completed in {elapsed:.2f}s "
-        f"({processed} rows)",
+        f"({processed} rows); CPU after the upload: gateway processes {gateway_cpu:.2f}s, "
+        f"PostgreSQL backends {db_cpu:.2f}s = "
+        f"{(gateway_cpu + db_cpu) / rows * 1000:.2f} ms per row",
         flush=True,
     )
     return elapsed
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU the processes have used so far (Linux ``/proc``; 0 elsewhere)."""
+    tick = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / tick
 
 
 # -- the baseline ----------------------------------------------------------------------------
@@ -411,13 +444,16 @@ BATCH_ROW = (
 async def run_baseline(db: Database, body: bytes, vault: PiiVault) -> float:
     await asyncio.to_thread(migrate.upgrade, db.url)
     baseline_records(csv_body(10), vault)  # loads stdnum's region table, as a warm server has
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
+    db_cpu = 0.0
     tables = baseline_records(body, vault)
     batch_id = tables["account_batch_items"][1][0][0]
     rows = len(tables["customers"][1])
     batch = (batch_id, "ptn_bench", SCENARIO, "completed", rows, rows, rows, 0, 0)
     if db.is_pg:
         conn = await asyncpg.connect(db.dsn())
+        backend = [conn.get_server_pid()]
+        db_cpu = -cpu_seconds(backend)
         try:
             async with conn.transaction():
                 await conn.execute(
@@ -426,6 +462,7 @@ async def run_baseline(db: Database, body: bytes, vault: PiiVault) -> float:
                 )
                 for table, (columns, records) in tables.items():
                     await conn.copy_records_to_table(table, records=records, columns=columns)
+            db_cpu += cpu_seconds(backend)
         finally:
             await conn.close()
     else:
@@ -437,7 +474,13 @@ async def run_baseline(db: Database, body: bytes, vault: PiiVault) -> float:
                     f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})",  # noqa: S608
                     [tuple(_sqlite(v) for v in r) for r in records],
                 )
-    return time.perf_counter() - started
+    elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
+    print(
+        f"    baseline: CPU {cpu:.2f}s, PostgreSQL backend {db_cpu:.2f}s = "
+        f"{(cpu + db_cpu) / rows * 1000:.2f} ms per row",
+        flush=True,
+    )
+    return elapsed
 
 
 def _sqlite(value: Any) -> Any:
@@ -484,8 +527,13 @@ async def main() -> None:
     )
     parser.add_argument("--workers", type=int, default=1, help="job worker processes")
     parser.add_argument("--chunk", type=int, help="GATEWAY_BATCH_CHUNK_SIZE (default: settings)")
+    parser.add_argument(
+        "--lanes", type=int, help="GATEWAY_BATCH_LANES: chunks of the batch opened at once"
+    )
     parser.add_argument("--keep", action="store_true", help="keep the PostgreSQL databases")
     args = parser.parse_args()
+    if args.lanes:  # the gateway processes inherit this environment
+        os.environ["GATEWAY_BATCH_LANES"] = str(args.lanes)
 
     pii_key = base64.urlsafe_b64encode(secrets.token_bytes(32)).decode()
     env_keys = {
@@ -495,7 +543,11 @@ async def main() -> None:
     }
     vault = PiiVault(base64.urlsafe_b64decode(pii_key))
     engine = "PostgreSQL" if args.database_url else "SQLite"
-    print(f"batch opening, {engine}, {args.workers} worker(s), CSV upload", flush=True)
+    lanes = os.environ.get("GATEWAY_BATCH_LANES", "1")
+    print(
+        f"batch opening, {engine}, {args.workers} worker(s), {lanes} lane(s), CSV upload",
+        flush=True,
+    )
     with tempfile.TemporaryDirectory(prefix="bench-batch-") as tmp:
         small = await measure(args, args.rows // 10, env_keys, vault, Path(tmp))
         full = await measure(args, args.rows, env_keys, vault, Path(tmp))

@@ -6,13 +6,15 @@ commits when the handler returns and rolls back when it raises (STYLE §3).
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator
+import enum
+from collections.abc import AsyncGenerator, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
 from litestar import Request
 from sqlalchemy import event
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -106,3 +108,95 @@ async def provide_session(request: Request[Any, Any, Any]) -> AsyncGenerator[Asy
             raise
         else:
             await session.commit()
+
+
+# -- set-based statements for large chunks (batch opening) ------------------------------------
+
+
+def table_of(model: type[SQLModel]) -> sa.Table:
+    """The Core table of a model: bulk inserts through it skip the ORM's per-row bookkeeping."""
+    return SQLModel.metadata.tables[str(model.__tablename__)]
+
+
+def one_of(dialect: sa.Dialect, column: Any, values: Iterable[Any]) -> sa.ColumnElement[bool]:
+    """``column IN (values)``, as ``column = ANY(:values)`` with ONE array parameter on
+    PostgreSQL.
+
+    An ``IN`` of a thousand values is a thousand bind parameters: SQLAlchemy expands and
+    renders them on every execution, and PostgreSQL parses and plans a new statement for every
+    list length. The array form is one cached statement, probing the column's index as the list
+    does.
+    """
+    items = list(values)
+    if dialect.name == "postgresql":
+        array = sa.bindparam(None, items, type_=postgresql.ARRAY(column.type))
+        return column == sa.any_(array)  # type: ignore[no-any-return]
+    return column.in_(items)  # type: ignore[no-any-return]
+
+
+def bulk_insert(
+    dialect: sa.Dialect,
+    table: sa.Table,
+    rows: Sequence[Mapping[str, Any]],
+    *,
+    skip_conflicts: bool = False,
+    conflict_on: Sequence[str] = (),
+    returning: str | None = None,
+) -> tuple[sa.Executable, Any]:
+    """A multi-row ``INSERT`` of ``rows`` (dicts with the same keys) and its parameters, to
+    execute as ``session.execute(*bulk_insert(...))`` (``session.scalars`` with
+    ``returning``): with ``skip_conflicts`` a row that breaks a unique constraint (the one on
+    ``conflict_on``, or any) is skipped, and ``returning`` names the column to answer for the
+    rows inserted. The table's Python-side column defaults fill the keys the rows leave out.
+
+    On PostgreSQL it is ``INSERT … SELECT * FROM unnest(:col1, :col2, …)``: one array parameter
+    per column, so a thousand-row chunk is one small cached statement instead of SQLAlchemy's
+    multi-row ``VALUES`` of one parameter per value (rendered, bound and planned on every
+    chunk, the largest database cost of a batch). Elsewhere it is that ``INSERT`` executed with
+    the list of rows.
+    """
+    if dialect.name != "postgresql":
+        stmt: Any = sqlite.insert(table)
+        if skip_conflicts:
+            stmt = stmt.on_conflict_do_nothing(index_elements=list(conflict_on) or None)
+        if returning is not None:
+            stmt = stmt.returning(table.c[returning])
+        return stmt, list(rows)
+    given = list(rows[0]) if rows else []
+    defaults = {c.name: _default_of(c) for c in table.columns if c.name not in given and c.default}
+    names = [*given, *defaults]
+    quote = dialect.identifier_preparer.quote
+    arrays: dict[str, list[Any]] = {}
+    selected: list[str] = []
+    params: list[sa.BindParameter[Any]] = []
+    for n, name in enumerate(names):
+        column = table.c[name]
+        values = [r[name] for r in rows] if name in given else [defaults[name]] * len(rows)
+        values = [v.value if isinstance(v, enum.Enum) else v for v in values]
+        element = column.type
+        if isinstance(column.type, sa.JSON):  # sent as text: asyncpg has no json[] codec of ours
+            serialize = column.type.bind_processor(dialect)  # type: ignore[no-untyped-call]
+            values = [serialize(v) if serialize else v for v in values]
+            element = sa.Text()
+        key = f"c{n}"
+        arrays[key] = values
+        params.append(sa.bindparam(key, type_=postgresql.ARRAY(element)))
+        cast = f"u.{key}::{column.type.compile(dialect=dialect)}"
+        selected.append(cast if element is not column.type else f"u.{key}")
+    unnest = ", ".join(f":{p.key}" for p in params)
+    sql = (
+        f"INSERT INTO {quote(table.name)} ({', '.join(quote(n) for n in names)}) "  # noqa: S608
+        f"SELECT {', '.join(selected)} FROM unnest({unnest}) AS u({', '.join(arrays)})"
+    )
+    if skip_conflicts:
+        target = f" ({', '.join(quote(c) for c in conflict_on)})" if conflict_on else ""
+        sql += f" ON CONFLICT{target} DO NOTHING"
+    if returning is not None:
+        sql += f" RETURNING {quote(returning)}"
+    return sa.text(sql).bindparams(*params), arrays
+
+
+def _default_of(column: sa.Column[Any]) -> Any:
+    """A column's Python-side default for a row that leaves it out (scalar or callable)."""
+    default: Any = column.default
+    return default.arg(None) if default.is_callable else default.arg

@@ -43,7 +43,7 @@ from gateway.core_banking.port import (
     check_amount,
 )
 from gateway.core_banking.schemas import AccountOpen
-from gateway.db import utcnow
+from gateway.db import bulk_insert, one_of, table_of, utcnow
 from gateway.errors import NotFound
 from gateway.money import Fen
 from gateway.pii import mask_name
@@ -76,23 +76,19 @@ def new_account_no(prefix: str) -> str:
 
 
 def _insert_once(
-    session: AsyncSession, table: type[SQLModel], values: dict[str, Any] | None, key: str | None
+    session: AsyncSession, table: type[SQLModel], values: dict[str, Any], key: str | None
 ) -> sa.Insert:
     """``INSERT … ON CONFLICT DO NOTHING``: of two concurrent twins the second waits for the
     first and inserts nothing, without an error that would abort the caller's transaction (and
     without a savepoint, which pysqlite cannot nest safely). ``key`` limits it to one column.
-    Without ``values`` the statement is executed with a list of rows (a multi-row insert on the
-    Core table, which skips the ORM's per-row bookkeeping)."""
+    (:func:`gateway.db.bulk_insert` does the same for many rows.)"""
     targets = [key] if key else None
-    target = table if values is not None else SQLModel.metadata.tables[str(table.__tablename__)]
     stmt: postgresql.Insert | sqlite.Insert = (
-        postgresql.insert(target)
+        postgresql.insert(table)
         if session.get_bind().dialect.name == "postgresql"
-        else sqlite.insert(target)
+        else sqlite.insert(table)
     )
-    if values is not None:
-        stmt = stmt.values(values)
-    return stmt.on_conflict_do_nothing(index_elements=targets)
+    return stmt.values(values).on_conflict_do_nothing(index_elements=targets)
 
 
 def _result(movement: SandboxMovement) -> MoneyResult:
@@ -156,6 +152,7 @@ class SandboxCore:
             return []
         refs = [o.reference for o in openings]
         people = [o.id_number_hash for o in openings]
+        dialect = self._session.get_bind().dialect
         known = (
             await self._session.execute(
                 sa.select(
@@ -166,8 +163,8 @@ class SandboxCore:
                     col(SandboxAccount.id_number_hash),
                 ).where(
                     sa.or_(
-                        col(SandboxAccount.reference).in_(refs),
-                        col(SandboxAccount.id_number_hash).in_(people),
+                        one_of(dialect, col(SandboxAccount.reference), refs),
+                        one_of(dialect, col(SandboxAccount.id_number_hash), people),
                     )
                 )
             )
@@ -214,14 +211,14 @@ class SandboxCore:
             results.append(None)
         inserted: set[str] = set()
         if rows:
-            stmt = _insert_once(self._session, SandboxAccount, None, key=None)
-            inserted = set(
-                (
-                    await self._session.scalars(
-                        stmt.returning(col(SandboxAccount.reference)), list(rows.values())
-                    )
-                ).all()
+            insert = bulk_insert(
+                dialect,
+                table_of(SandboxAccount),
+                list(rows.values()),
+                skip_conflicts=True,
+                returning="reference",
             )
+            inserted = set((await self._session.scalars(*insert)).all())
         answers: list[AccountResult] = []
         for o, result in zip(openings, results, strict=True):
             if result is not None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -21,7 +21,7 @@ from sqlmodel import col, select
 
 from gateway import risk
 from gateway.clock import business_date_of
-from gateway.core_banking import core_banking_for
+from gateway.core_banking import CoreBanking, core_banking_for
 from gateway.customers.models import AccountBatch, AccountBatchItem, BatchStatus, ItemStatus
 from gateway.customers.rules import RowError, check_identity, today, valid_birth_date
 from gateway.customers.service import (
@@ -32,9 +32,8 @@ from gateway.customers.service import (
     candidate,
     id_index,
     open_customers,
-    table_of,
 )
-from gateway.db import utcnow
+from gateway.db import bulk_insert, one_of, table_of, utcnow
 from gateway.errors import BusinessRuleViolation, Forbidden
 from gateway.ids import new_id
 from gateway.jobs import JobContext, enqueue, job_handler
@@ -164,7 +163,9 @@ async def create_batch(
     )
     session.add(batch)
     await session.flush()
-    await session.execute(sa.insert(table_of(AccountBatchItem)), rows)
+    await session.execute(
+        *bulk_insert(session.get_bind().dialect, table_of(AccountBatchItem), rows)
+    )
     await enqueue(session, PROCESS_JOB, {"batch_id": batch_id}, dedupe_key=f"{batch_id}:0")
     log.info("batch.accepted", batch_id=batch_id, total=len(rows), rejected_at_upload=rejected)
     return batch
@@ -225,14 +226,15 @@ def chunk_size(settings: Settings) -> int:
 
 _items = sa.table(
     "account_batch_items",
-    sa.column("batch_id"),
-    sa.column("row"),
+    sa.column("batch_id", sa.String),
+    sa.column("row", sa.Integer),
     sa.column("status"),
     sa.column("customer_id"),
     sa.column("error_code"),
     sa.column("error_message"),
     sa.column("payload"),
 )
+_batches = table_of(AccountBatch)
 # One statement for a whole chunk, executed with a list of rows (executemany).
 _ITEM_UPDATE = (
     sa.update(_items)
@@ -271,10 +273,11 @@ async def _record(
                     "b_error_message": opening.error and opening.error.message,
                 }
             )
+    dialect = session.get_bind().dialect
     for status, rows in plain.items():
         await session.execute(
             sa.update(_items)
-            .where(_items.c.batch_id == batch_id, _items.c.row.in_(rows))
+            .where(_items.c.batch_id == batch_id, one_of(dialect, _items.c.row, rows))
             .values(status=status, payload="")
         )
     if other:
@@ -286,36 +289,95 @@ async def process_chunk(ctx: JobContext, payload: dict[str, Any]) -> None:
     """Open the next ``GATEWAY_BATCH_CHUNK_SIZE`` pending rows of a batch, set-based: the rows
     are checked and sealed in Python, then opened with a fixed number of statements (see
     :func:`~gateway.customers.service.open_customers`), and the next chunk is queued in the
-    same commit. A crash anywhere before the commit leaves the chunk pending as it was."""
+    same commit. A crash anywhere before the commit leaves the chunk pending as it was.
+
+    On PostgreSQL a batch is opened in ``GATEWAY_BATCH_LANES`` lanes: the first chunk queues the
+    other lanes with its commit, and each lane takes the next pending rows no other lane has
+    locked (``FOR UPDATE SKIP LOCKED``), so as many workers open disjoint chunks of one batch at
+    once. The batch's counters are added to in one ``UPDATE`` at the end of each chunk (its row
+    is locked only from there to the commit), and the chunk that brings ``processed`` to
+    ``total`` completes the batch. SQLite has a single writer: one lane. With more than one
+    lane, a row's risk features count the batch's rows committed before its chunk began, not
+    those of a chunk opened beside it (hence one lane by default, see the setting).
+    """
     session = ctx.session
-    batch = await session.get(AccountBatch, payload["batch_id"], with_for_update=True)
+    batch = await session.get(AccountBatch, payload["batch_id"])
     if batch is None or batch.status in _DONE:
         return
     vault: PiiVault = ctx.services["vault"]
     core = core_banking_for(session, ctx.services["core_http"])
     channel = Channel(batch.partner_id, batch.scenario, batch.sub_channel, batch.campaign, batch.id)
-    limit = chunk_size(ctx.settings)
-    items = (
-        await session.execute(
-            select(
-                col(AccountBatchItem.row),
-                col(AccountBatchItem.payload),
-                col(AccountBatchItem.customer_id),
-                col(AccountBatchItem.id_index),
-            )
-            .where(
-                col(AccountBatchItem.batch_id) == batch.id,
-                col(AccountBatchItem.status) == ItemStatus.PENDING.value,
-            )
-            .order_by(col(AccountBatchItem.row))
-            .limit(limit)
+    parallel = session.get_bind().dialect.name == "postgresql"
+    pending = (
+        select(
+            col(AccountBatchItem.row),
+            col(AccountBatchItem.payload),
+            col(AccountBatchItem.customer_id),
+            col(AccountBatchItem.id_index),
         )
-    ).all()
+        .where(
+            col(AccountBatchItem.batch_id) == batch.id,
+            col(AccountBatchItem.status) == ItemStatus.PENDING.value,
+        )
+        .order_by(col(AccountBatchItem.row))
+        .limit(chunk_size(ctx.settings))
+    )
+    items = (await session.execute(pending.with_for_update(skip_locked=True))).all()
+    if not items and parallel:
+        # Every pending row is locked: by another lane, which opens them, or by a run of this
+        # job that outlived its lease, whose rows come back when it rolls back. Wait for them.
+        items = (await session.execute(pending.with_for_update())).all()
+    if parallel and batch.status == BatchStatus.QUEUED:
+        for lane in range(1, ctx.settings.batch_lanes):
+            await enqueue(
+                session, PROCESS_JOB, {"batch_id": batch.id}, dedupe_key=f"{batch.id}:lane{lane}"
+            )
+    results = await _open_chunk(session, vault, core, channel, batch.created_at, items)
+    await _record(session, batch.id, results, {i.row: i.customer_id for i in items})
+    counts = {
+        status.value: sum(1 for opening, _ in results.values() if opening.status == status)
+        for status in (ItemStatus.OPENED, ItemStatus.EXISTING, ItemStatus.REJECTED)
+    }
+    processed, total, status = (
+        await session.execute(
+            sa.update(_batches)
+            .where(_batches.c.id == batch.id)
+            .values(
+                processed=_batches.c.processed + len(items),
+                **{name: _batches.c[name] + n for name, n in counts.items()},
+                status=sa.case(
+                    (_batches.c.status.in_([s.value for s in _DONE]), _batches.c.status),
+                    else_=BatchStatus.PROCESSING.value,
+                ),
+            )
+            .returning(_batches.c.processed, _batches.c.total, _batches.c.status)
+        )
+    ).one()
+    log.info("batch.chunk_processed", batch_id=batch.id, rows=len(items), processed=processed)
+    if items and processed < total:
+        await enqueue(
+            session, PROCESS_JOB, {"batch_id": batch.id}, dedupe_key=f"{batch.id}:{items[-1].row}"
+        )
+    elif processed >= total and status not in _DONE:
+        await session.refresh(batch)
+        await _complete(session, batch)
+    # else: another lane holds the batch's last pending rows and completes it
+
+
+async def _open_chunk(
+    session: AsyncSession,
+    vault: PiiVault,
+    core: CoreBanking,
+    channel: Channel,
+    created_at: datetime,
+    items: Sequence[sa.Row[int, str, str | None, str | None]],
+) -> dict[int, tuple[Opening, Applicant]]:
+    """Each item's outcome by row: checked, screened, then opened as a set."""
     day = today()
     # The rules depend on the row and the business date only, so a row checked at upload on the
     # same date is not checked again (its birth date is read, its blind index was stored); on a
     # later date, or for a row stored before ids were kept, the rules run again.
-    same_day = business_date_of(batch.created_at) == day
+    same_day = business_date_of(created_at) == day
     results: dict[int, tuple[Opening, Applicant]] = {}
     rows: list[BatchRow] = []
     for item in items:
@@ -339,19 +401,7 @@ async def process_chunk(ctx: JobContext, payload: dict[str, Any]) -> None:
     for r, opening in zip(admitted, openings, strict=True):
         results[r.row] = (opening, r.candidate.applicant)
     await after_opening(session, channel, ((o, a.attributes) for o, a in results.values()))
-    await _record(session, batch.id, results, {i.row: i.customer_id for i in items})
-    for status in (ItemStatus.OPENED, ItemStatus.EXISTING, ItemStatus.REJECTED):
-        count = sum(1 for opening, _ in results.values() if opening.status == status)
-        setattr(batch, status.value, getattr(batch, status.value) + count)
-    batch.processed += len(items)
-    batch.status = BatchStatus.PROCESSING.value
-    log.info("batch.chunk_processed", batch_id=batch.id, rows=len(items), processed=batch.processed)
-    if items and batch.processed < batch.total:
-        await enqueue(
-            session, PROCESS_JOB, {"batch_id": batch.id}, dedupe_key=f"{batch.id}:{items[-1].row}"
-        )
-        return
-    await _complete(session, batch)
+    return results
 
 
 async def _complete(session: AsyncSession, batch: AccountBatch) -> None:

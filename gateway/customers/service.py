@@ -14,11 +14,9 @@ from typing import Any, Literal
 
 import msgspec
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
-from sqlmodel import SQLModel, col, select
+from sqlmodel import col, select
 
 from gateway.channels.campaigns.service import is_credit_campaign
 from gateway.channels.lifecycle.service import record_openings
@@ -26,7 +24,7 @@ from gateway.core_banking import AccountResult, CoreBanking
 from gateway.core_banking.schemas import AccountOpen
 from gateway.customers.models import Customer, CustomerLink, Touchpoint
 from gateway.customers.rules import RowError, checked_birth_date
-from gateway.db import utcnow
+from gateway.db import bulk_insert, one_of, table_of, utcnow
 from gateway.errors import NotFound
 from gateway.ids import new_id
 from gateway.pii import PiiVault
@@ -138,16 +136,6 @@ async def _scenario_refusal(
     return refusal
 
 
-def table_of(model: type[SQLModel]) -> sa.Table:
-    """The Core table of a model: bulk inserts through it skip the ORM's per-row bookkeeping."""
-    return SQLModel.metadata.tables[str(model.__tablename__)]
-
-
-def _dialect_insert(session: AsyncSession, model: type[SQLModel]) -> Any:
-    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-    return insert(table_of(model))
-
-
 @dataclass(slots=True)
 class _Plan:
     """What a set of candidates needs, worked out from two look-ups."""
@@ -161,12 +149,13 @@ async def _plan(session: AsyncSession, channel: Channel, rows: Sequence[Candidat
     """One query for the people already known, one for the partner's links to them or to the
     rows' references; a row whose reference names someone else is rejected here, and so is a
     row its scenario refuses (a campus student number taken) or a credit exclusion bars."""
+    dialect = session.get_bind().dialect
     known = {
         r.id_index: (r.id, r.account_no)
         for r in (
             await session.execute(
                 select(col(Customer.id), col(Customer.id_index), col(Customer.account_no)).where(
-                    col(Customer.id_index).in_([c.index for c in rows])
+                    one_of(dialect, col(Customer.id_index), [c.index for c in rows])
                 )
             )
         ).all()
@@ -178,8 +167,8 @@ async def _plan(session: AsyncSession, channel: Channel, rows: Sequence[Candidat
             select(col(CustomerLink.customer_id), col(CustomerLink.external_ref)).where(
                 col(CustomerLink.partner_id) == channel.partner_id,
                 sa.or_(
-                    col(CustomerLink.customer_id).in_(customer_ids),
-                    col(CustomerLink.external_ref).in_(refs),
+                    one_of(dialect, col(CustomerLink.customer_id), customer_ids),
+                    one_of(dialect, col(CustomerLink.external_ref), refs),
                 ),
             )
         )
@@ -209,8 +198,15 @@ async def _insert_customers(session: AsyncSession, values: list[dict[str, Any]])
     """Insert unless the person exists already (a concurrent opening won): the ids inserted."""
     if not values:
         return set()
-    stmt = _dialect_insert(session, Customer).on_conflict_do_nothing(index_elements=["id_index"])
-    return set((await session.scalars(stmt.returning(col(Customer.id)), values)).all())
+    insert = bulk_insert(
+        session.get_bind().dialect,
+        table_of(Customer),
+        values,
+        skip_conflicts=True,
+        conflict_on=["id_index"],
+        returning="id",
+    )
+    return set((await session.scalars(*insert)).all())
 
 
 def _customer_values(
@@ -289,7 +285,7 @@ async def open_customers(
                 await session.execute(
                     select(
                         col(Customer.id), col(Customer.id_index), col(Customer.account_no)
-                    ).where(col(Customer.id_index).in_(lost))
+                    ).where(one_of(session.get_bind().dialect, col(Customer.id_index), lost))
                 )
             ).all()
         }
@@ -337,10 +333,11 @@ async def open_customers(
             plan.links[customer_id] = ref
         touchpoints.append(_touchpoint(channel, customer_id, c.applicant, kind))
         outcomes.append(Opening(kind, customer_id, account_no))
+    dialect = session.get_bind().dialect
     if new_links:
-        await session.execute(sa.insert(table_of(CustomerLink)), new_links)
+        await session.execute(*bulk_insert(dialect, table_of(CustomerLink), new_links))
     if touchpoints:
-        await session.execute(sa.insert(table_of(Touchpoint)), touchpoints)
+        await session.execute(*bulk_insert(dialect, table_of(Touchpoint), touchpoints))
         # A bulk insert fires no ORM events: give each acquisition its milestone row here.
         acquired = [t for t in touchpoints if t["kind"] == "opened"]
 

@@ -23,7 +23,7 @@ import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
-from gateway.db import utcnow
+from gateway.db import bulk_insert, table_of, utcnow
 from gateway.errors import BusinessRuleViolation
 from gateway.ids import new_id
 from gateway.risk import cases, features, holds, ruleset
@@ -44,9 +44,9 @@ from gateway.risk.rules import EVENT_DEFAULTS, CompiledRule, compiled
 log = structlog.get_logger(__name__)
 # Tables written by Core on every assessment: no ORM unit of work, bulk-insert bookkeeping or
 # identity map for rows nothing in the request reads back.
-_EVENTS: sa.Table = RiskEvent.__table__  # type: ignore[attr-defined]
-_DECISIONS: sa.Table = RiskDecision.__table__  # type: ignore[attr-defined]
-_HITS: sa.Table = RiskHit.__table__  # type: ignore[attr-defined]
+_EVENTS = table_of(RiskEvent)
+_DECISIONS = table_of(RiskDecision)
+_HITS = table_of(RiskHit)
 _LINK = (
     _EVENTS.update()
     .where(_EVENTS.c.id == sa.bindparam("event_id"))
@@ -375,7 +375,8 @@ async def _assess_openings_at(
     computed = await features.chunk_opening_features(session, rows, at)
     for row, values in zip(rows, computed, strict=True):
         row["features"] = _jsonable(values)
-    await session.execute(sa.insert(RiskEvent), rows)
+    dialect = session.get_bind().dialect
+    await session.execute(*bulk_insert(dialect, table_of(RiskEvent), rows))
     channels = {(r["partner_id"], r["sub_channel"]) for r in rows}
     suspended = {c: await _suspended(session, *c) for c in sorted(channels, key=str)}
     program = compiled(rules)
@@ -407,7 +408,7 @@ async def _assess_openings_at(
         )
         verdicts.append(Verdict(Outcome.ALLOW, row["id"], decision_id, version))
     if quiet:
-        await session.execute(sa.insert(RiskDecision), quiet)
+        await session.execute(*bulk_insert(dialect, table_of(RiskDecision), quiet))
     return verdicts
 
 

@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
 from gateway.clock import SHANGHAI
-from gateway.db import UTCDateTime
+from gateway.db import UTCDateTime, one_of
 from gateway.risk.models import EventType, RiskEvent, SuspendedSubChannel
 from gateway.scenarios.base import adapter_for
 
@@ -164,7 +164,7 @@ async def _ids_by(
     rows = await session.execute(
         select(column, col(RiskEvent.id_index))
         .where(
-            column.in_(values),
+            one_of(session.get_bind().dialect, column, values),
             col(RiskEvent.event_type) == EventType.ACCOUNT_OPENING.value,
             col(RiskEvent.occurred_at) > at - MONTH,
             col(RiskEvent.occurred_at) <= at,

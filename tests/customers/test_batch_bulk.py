@@ -11,6 +11,7 @@ from typing import Any
 import sqlalchemy as sa
 from litestar import Litestar
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlmodel import col
 
 from gateway.core_banking import AccountResult
 from gateway.core_banking.models import SandboxAccount
@@ -20,6 +21,7 @@ from gateway.customers import batches
 from gateway.customers.models import Customer, CustomerLink, Touchpoint
 from gateway.db import utcnow
 from gateway.jobs.models import Job
+from gateway.notifications.models import Event
 from gateway.scenarios.community.models import CommunityOwner
 from tests.conftest import StaffFactory, run_jobs
 from tests.customers.support import people, person
@@ -249,3 +251,42 @@ async def test_a_batch_of_exactly_whole_chunks_completes(
     await run_jobs(app)
     batch = (await partner.call("GET", f"/v1/account-batches/{batch_id}")).json()
     assert (batch["status"], batch["processed"], batch["opened"]) == ("completed", 4, 4)
+
+
+async def test_lanes_open_every_row_once_and_complete_once(
+    client: Any, app: Litestar, staff: StaffFactory, sessions: Any, monkeypatch: Any
+) -> None:
+    # Three lanes of three-row chunks over ten rows: the lanes split the rows (on PostgreSQL;
+    # SQLite opens one chunk at a time), the one that opens the last rows completes the batch,
+    # and a lane that finds nothing left to open ends quietly.
+    monkeypatch.setattr(batches, "chunk_size", lambda settings: 3)
+    settings = app.state.services["settings"]
+    monkeypatch.setitem(
+        app.state.services, "settings", settings.model_copy(update={"batch_lanes": 3})
+    )
+    partner = await onboard(client, staff, webhook_url=None)
+    batch_id = await _batch(partner, people(611, 10))
+
+    await run_jobs(app)
+
+    resp = await partner.call("GET", f"/v1/account-batches/{batch_id}")
+    batch = resp.json()
+    assert (batch["status"], batch["processed"], batch["opened"], batch["rejected"]) == (
+        "completed",
+        10,
+        10,
+        0,
+    )
+    items = await _items(partner, batch_id)
+    assert [i["row"] for i in items] == list(range(1, 11))
+    assert {i["status"] for i in items} == {"opened"}
+    assert len({i["customer_id"] for i in items}) == 10
+    completed = (
+        sa.select(sa.func.count())
+        .select_from(Event)
+        .where(
+            col(Event.type) == "account_batch.completed",
+            col(Event.partner_id) == partner.partner_id,
+        )
+    )
+    assert await _count(sessions, completed) == 1

@@ -38,7 +38,7 @@ from gateway.channels.incentives import service as incentives
 from gateway.channels.lifecycle.models import ChannelAppliedTransaction, ChannelMilestone
 from gateway.clock import business_date_of
 from gateway.customers.models import Touchpoint
-from gateway.db import utcnow
+from gateway.db import bulk_insert, one_of, utcnow
 from gateway.notifications import emit
 from gateway.scenarios.models import Transaction, TxnStatus
 
@@ -57,10 +57,13 @@ RETAINED_90D = (60, 90)
 MOMENT_EVENT = "customer.moment"
 _CODE_ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"  # no 0/O, 1/I: read aloud and typed
 CODE_LENGTH = 8
+# Each random byte names one of the 32 characters (256 is 8 × 32, so all are equally likely):
+# a whole batch chunk draws its codes without a SystemRandom call per character.
+_CODE_OF_BYTE = bytes(_CODE_ALPHABET.encode()[b % len(_CODE_ALPHABET)] for b in range(256))
 
 
 def new_referral_code() -> str:
-    return "".join(secrets.choice(_CODE_ALPHABET) for _ in range(CODE_LENGTH))
+    return secrets.token_bytes(CODE_LENGTH).translate(_CODE_OF_BYTE).decode()
 
 
 def normalise_code(code: str) -> str:
@@ -111,18 +114,22 @@ def record_openings(connection: sa.Connection, touches: Sequence[Mapping[str, An
     rules = _campaign_rules(connection, {t["campaign"] for t in touches if t["campaign"]})
     referrers = _referrers(connection, {normalise_code(t["referral_code"] or "") for t in touches})
     pending = {t["customer_id"]: _milestone_values(t, rules, referrers) for t in touches}
-    insert = pg_insert if connection.dialect.name == "postgresql" else sqlite_insert
-    stmt = insert(_milestones).on_conflict_do_nothing().returning(_milestones.c.customer_id)
+    dialect = connection.dialect
     referred: Counter[str] = Counter()
     for _ in range(8):  # a code collision (1 in ~10^12 per pair) just draws another code
         rows = [v | {"referral_code": new_referral_code()} for v in pending.values()]
-        for customer_id in connection.execute(stmt, rows).scalars():
+        insert = bulk_insert(
+            dialect, _milestones, rows, skip_conflicts=True, returning="customer_id"
+        )
+        for customer_id in connection.execute(*insert).scalars():
             referrer = pending.pop(customer_id)["referrer_id"]
             if referrer is not None:
                 referred[referrer] += 1
         if pending:  # already recorded (nothing to credit twice), or a code collided
             recorded = connection.execute(
-                sa.select(_milestones.c.customer_id).where(_milestones.c.customer_id.in_(pending))
+                sa.select(_milestones.c.customer_id).where(
+                    one_of(dialect, _milestones.c.customer_id, pending)
+                )
             ).scalars()
             for customer_id in recorded:
                 del pending[customer_id]
@@ -157,7 +164,7 @@ def _referrers(connection: sa.Connection, codes: set[str]) -> dict[str, str]:
         return {}
     rows = connection.execute(
         sa.select(_milestones.c.referral_code, _milestones.c.customer_id).where(
-            _milestones.c.referral_code.in_(codes)
+            one_of(connection.dialect, _milestones.c.referral_code, codes)
         )
     )
     return {row[0]: row[1] for row in rows}
