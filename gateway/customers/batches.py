@@ -354,6 +354,7 @@ async def process_chunk(ctx: JobContext, payload: dict[str, Any]) -> None:
         )
     ).one()
     log.info("batch.chunk_processed", batch_id=batch.id, rows=len(items), processed=processed)
+    await _refresh_statistics(session, processed)
     if items and processed < total:
         await enqueue(
             session, PROCESS_JOB, {"batch_id": batch.id}, dedupe_key=f"{batch.id}:{items[-1].row}"
@@ -362,6 +363,49 @@ async def process_chunk(ctx: JobContext, payload: dict[str, Any]) -> None:
         await session.refresh(batch)
         await _complete(session, batch)
     # else: another lane holds the batch's last pending rows and completes it
+
+
+# The tables a chunk looks rows up in by key (the customers, links and accounts it may reuse, the
+# earlier openings its risk features count, the milestones and items it updates).
+_LOOKED_UP = (
+    "account_batch_items",
+    "customers",
+    "customer_links",
+    "sandbox_accounts",
+    "risk_events",
+    "channel_milestones",
+)
+
+
+async def _refresh_statistics(session: AsyncSession, processed: int) -> None:
+    """On PostgreSQL, ``ANALYZE`` each looked-up table whose statistics know fewer rows than this
+    batch alone has added to it, as PostgreSQL advises after a bulk load.
+
+    A big batch can outgrow a table's statistics long before autovacuum's next analyze (or for
+    ever, where autovacuum is off). Without them the planner guesses a key's selectivity and a
+    chunk's 1,000-key look-ups become scans: at 75,000 rows each cost 50–85 ms per chunk, and the
+    batch slowed down as it grew (docs/performance.md). Because a table is analyzed once it holds
+    twice what its statistics said, a batch analyzes each table O(log rows) times; an established
+    table that dwarfs the batch is never analyzed here.
+    """
+    if session.get_bind().dialect.name != "postgresql":
+        return
+    stale = (
+        (
+            await session.execute(
+                sa.text(
+                    "SELECT relname FROM pg_class WHERE relname = ANY(:names) AND relkind = 'r'"
+                    " AND reltuples < :processed AND relnamespace = current_schema()::regnamespace"
+                ),
+                {"names": list(_LOOKED_UP), "processed": processed},
+            )
+        )
+        .scalars()
+        .all()
+    )
+    if stale:
+        await session.execute(sa.text(f"ANALYZE {', '.join(sorted(stale))}"))
+        log.info("batch.statistics_refreshed", tables=sorted(stale), processed=processed)
 
 
 async def _open_chunk(

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
+import pytest
 import sqlalchemy as sa
 from litestar import Litestar
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -23,7 +24,7 @@ from gateway.db import utcnow
 from gateway.jobs.models import Job
 from gateway.notifications.models import Event
 from gateway.scenarios.community.models import CommunityOwner
-from tests.conftest import StaffFactory, run_jobs
+from tests.conftest import IS_PG, StaffFactory, run_jobs
 from tests.customers.support import people, person
 from tests.partners.support import PartnerHandle, onboard
 
@@ -290,3 +291,30 @@ async def test_lanes_open_every_row_once_and_complete_once(
         )
     )
     assert await _count(sessions, completed) == 1
+
+
+@pytest.mark.skipif(not IS_PG, reason="ANALYZE and pg_class are PostgreSQL's; CI's PG pass runs it")
+async def test_a_batch_that_outgrows_the_statistics_refreshes_them(
+    client: Any, app: Litestar, staff: StaffFactory, sessions: Any, monkeypatch: Any
+) -> None:
+    monkeypatch.setattr(batches, "chunk_size", lambda settings: 4)
+    partner = await onboard(client, staff, webhook_url=None)
+    analyzed = sa.text(
+        "SELECT relname, analyze_count FROM pg_stat_user_tables"
+        " WHERE relname IN ('customers', 'risk_events')"
+    )
+    async with sessions() as s:
+        before = dict((await s.execute(analyzed)).all())
+
+    batch_id = await _batch(partner, people(733, 12))
+    await run_jobs(app)
+
+    async with sessions() as s:
+        after = dict((await s.execute(analyzed)).all())
+        known = await s.scalar(
+            sa.text("SELECT reltuples FROM pg_class WHERE relname = 'customers'")
+        )
+    batch = (await partner.call("GET", f"/v1/account-batches/{batch_id}")).json()
+    assert (batch["status"], batch["opened"]) == ("completed", 12)
+    assert all(after[table] > before[table] for table in ("customers", "risk_events"))
+    assert known >= 4  # the statistics have seen this batch's rows
