@@ -378,15 +378,15 @@ _LOOKED_UP = (
 
 
 async def _refresh_statistics(session: AsyncSession, processed: int) -> None:
-    """On PostgreSQL, ``ANALYZE`` each looked-up table whose statistics know fewer rows than this
-    batch alone has added to it, as PostgreSQL advises after a bulk load.
+    """On PostgreSQL, ``ANALYZE`` each looked-up table whose statistics count fewer rows than half
+    of what this batch alone has added to it, as PostgreSQL advises after a bulk load.
 
     A big batch can outgrow a table's statistics long before autovacuum's next analyze (or for
     ever, where autovacuum is off). Without them the planner guesses a key's selectivity and a
     chunk's 1,000-key look-ups become scans: at 75,000 rows each cost 50–85 ms per chunk, and the
-    batch slowed down as it grew (docs/performance.md). Because a table is analyzed once it holds
-    twice what its statistics said, a batch analyzes each table O(log rows) times; an established
-    table that dwarfs the batch is never analyzed here.
+    batch slowed down as it grew (docs/performance.md). A table is analyzed again only once the
+    batch has added twice what its statistics count, so a batch analyzes each table O(log rows)
+    times (each costs a few hundred ms), and an established table that dwarfs it never.
     """
     if session.get_bind().dialect.name != "postgresql":
         return
@@ -395,9 +395,9 @@ async def _refresh_statistics(session: AsyncSession, processed: int) -> None:
             await session.execute(
                 sa.text(
                     "SELECT relname FROM pg_class WHERE relname = ANY(:names) AND relkind = 'r'"
-                    " AND reltuples < :processed AND relnamespace = current_schema()::regnamespace"
+                    " AND reltuples < :half AND relnamespace = current_schema()::regnamespace"
                 ),
-                {"names": list(_LOOKED_UP), "processed": processed},
+                {"names": list(_LOOKED_UP), "half": processed / 2},
             )
         )
         .scalars()
