@@ -27,9 +27,11 @@ async def open_station(bench: Bench) -> str:
     return str(station["id"])
 
 
-async def add_plates(bench: Bench, station: str, count: int, first: int = 0) -> list[str]:
+async def add_plates(
+    bench: Bench, station: str, count: int, first: int = 0
+) -> tuple[list[str], list[str]]:
     """``count`` plates numbered from ``first``, on drivers opened by an account batch and funded
-    for :data:`FUELINGS_PER_PLATE` fuelings per plate."""
+    for :data:`FUELINGS_PER_PLATE` fuelings per plate: ``(drivers, plates)``."""
     drivers = await bench.open_customers(
         "fuel", -(-count // PLATES_PER_DRIVER), seed=secrets.randbits(32), sub_channel=station
     )
@@ -43,7 +45,7 @@ async def add_plates(bench: Bench, station: str, count: int, first: int = 0) -> 
     admin = await bench.admin()
     for driver in drivers:
         await bench.fund(driver, PLATES_PER_DRIVER * FUELINGS_PER_PLATE * MAX_FUELING, admin)
-    return plates
+    return drivers, plates
 
 
 def fueling(station: str, plate: str) -> dict[str, Any]:

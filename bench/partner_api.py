@@ -150,7 +150,7 @@ class FuelTransaction:
 
     async def calls(self, bench: Bench, count: int) -> list[WriteCall]:
         needed = -(-count // _fuel.FUELINGS_PER_PLATE)
-        plates = await _fuel.add_plates(bench, self._station, needed, first=self._plates)
+        _, plates = await _fuel.add_plates(bench, self._station, needed, first=self._plates)
         self._plates += needed
         slots = [plate for _ in range(_fuel.FUELINGS_PER_PLATE) for plate in plates][:count]
         path = f"{_fuel.BASE}/transactions"

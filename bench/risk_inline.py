@@ -29,10 +29,11 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from bench import _fuel
 from bench.harness import Phase, Server, run_load, serve, table
 
 if TYPE_CHECKING:
@@ -43,10 +44,6 @@ if TYPE_CHECKING:
 
 GATEWAY_FACTORY = "gateway.app:create_app_from_env"
 NO_RISK_FACTORY = "bench.risk_inline:create_app_without_risk"
-BASE = "/v1/scenarios/fuel"
-PRICE = 750  # fen per litre
-FUELINGS_PER_PLATE = 3  # a 4th in one day is fuel_impossible_volume: a review, not the norm
-PLATES_PER_DRIVER = 12
 TARGET_MS = 2.0
 
 
@@ -78,63 +75,22 @@ def create_app_without_risk() -> Litestar:
 # --- setup through the API --------------------------------------------------------------------
 
 
-def _plates(count: int) -> Iterator[str]:
-    for n in range(count):
-        yield f"京B{n:05d}"
-
-
-async def _setup_fuel(bench: Bench, plates_needed: int) -> tuple[str, list[str], list[str]]:
-    """A station, drivers opened by a batch, a mandate per plate, money for every fueling."""
-    station = await bench.call(
-        "POST", f"{BASE}/stations", {"name": "Bench Station", "address": "1 Loop Rd", "pumps": 24}
-    )
-    drivers = await bench.open_customers(
-        "fuel",
-        -(-plates_needed // PLATES_PER_DRIVER),
-        seed=secrets.randbits(32),
-        sub_channel=station["id"],
-    )
-    plates = list(_plates(len(drivers) * PLATES_PER_DRIVER))
-    for n, plate in enumerate(plates):
-        await bench.call(
-            "POST",
-            f"{BASE}/mandates",
-            {"customer_id": drivers[n % len(drivers)], "plate_no": plate},
-        )
-    admin = await bench.admin()
-    for driver in drivers:
-        await bench.fund(driver, PLATES_PER_DRIVER * FUELINGS_PER_PLATE * 10_000, admin)
-    return str(station["id"]), drivers, plates
-
-
 class Fuelings:
     """Distinct signed fuelings, each plate used at most ``FUELINGS_PER_PLATE`` times."""
 
     def __init__(self, bench: Bench, station: str, plates: list[str]) -> None:
         self.bench, self.station = bench, station
-        self.slots = [p for _ in range(FUELINGS_PER_PLATE) for p in plates]
+        self.slots = [p for _ in range(_fuel.FUELINGS_PER_PLATE) for p in plates]
         self.used = 0
 
     async def build(self, count: int) -> list[bytes]:
         if self.used + count > len(self.slots):
             raise RuntimeError("out of plates: raise --plates")
         await self.bench.partner.fetch_token()
-        out = []
-        for plate in self.slots[self.used : self.used + count]:
-            litres = 5_000 + secrets.randbelow(4_000)
-            body = {
-                "station_id": self.station,
-                "plate_no": plate,
-                "pump_no": 1 + secrets.randbelow(24),
-                "fuel_grade": "92",
-                "litres_ml": litres,
-                "unit_price": PRICE,
-                "amount": (litres * PRICE * 2 + 1000) // 2000,
-                "context": {"device_id": f"pos-{secrets.token_hex(4)}"},
-            }
-            out.append(self.bench.signed("POST", f"{BASE}/transactions", body))
+        path = f"{_fuel.BASE}/transactions"
+        slots = self.slots[self.used : self.used + count]
         self.used += count
-        return out
+        return [self.bench.signed("POST", path, _fuel.fueling(self.station, p)) for p in slots]
 
 
 # --- the run ----------------------------------------------------------------------------------
@@ -179,7 +135,9 @@ async def run(args: argparse.Namespace, env: dict[str, str], work: Path) -> str:
             bench = await _setup.onboard_partner(client, sessions, ["fuel"], env, work)
             warm = max(args.connections * 4, 40)
             needed = args.repeat * len(plan) * args.requests + 2 * warm
-            station, drivers, plates = await _setup_fuel(bench, -(-needed // FUELINGS_PER_PLATE))
+            station = await _fuel.open_station(bench)
+            plates_needed = -(-needed // _fuel.FUELINGS_PER_PLATE)
+            drivers, plates = await _fuel.add_plates(bench, station, plates_needed)
             fuelings = Fuelings(bench, station, plates)
             for key in ("off", "on"):
                 run_load("warm-up", servers[key], await fuelings.build(warm), args.connections)
@@ -222,12 +180,12 @@ async def _in_process(
             "kind": "payment",
             "customer_id": customer_id,
             "sub_channel": station,
-            "amount": litres * PRICE // 1000,
+            "amount": litres * _fuel.PRICE // 1000,
             "litres_ml": litres,
             "plate_no": plate,
             "tank_capacity_l": 60,
             "station_id": station,
-            "fuelings_today": FUELINGS_PER_PLATE,
+            "fuelings_today": _fuel.FUELINGS_PER_PLATE,
             "context": {"device_id": f"pos-{secrets.token_hex(4)}"},
             "occurred_at": utcnow(),
         }

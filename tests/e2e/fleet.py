@@ -352,3 +352,16 @@ def wait_for(check: Any, what: str, timeout: float = 60, every: float = 0.25) ->
         if time.monotonic() > deadline:
             raise TimeoutError(f"timed out waiting for {what}")
         time.sleep(every)
+
+
+def add_operations_staff(fleet: Fleet) -> None:
+    """The makers, checkers and finance/admin staff the crash tests act as."""
+    fleet.add_staff("crash-maker", "ops_maker")
+    fleet.add_staff("crash-checker", "ops_checker")
+    fleet.add_staff("crash-money", "finance", "admin")
+
+
+def alive(fleet: Fleet, name: str) -> bool:
+    """``name`` is running (its log in the failure otherwise); for ``wait_for`` conditions."""
+    assert fleet.alive(name), fleet.log(name)
+    return True

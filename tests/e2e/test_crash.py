@@ -21,21 +21,19 @@ import httpx
 from gateway.clock import business_date_of
 from gateway.idempotency.service import LEASE
 from tests.customers.support import people
-from tests.e2e.fleet import Fleet, FleetPartner, WebhookReceiver, onboard, staff_headers, wait_for
+from tests.e2e.fleet import (
+    Fleet,
+    FleetPartner,
+    WebhookReceiver,
+    add_operations_staff,
+    alive,
+    onboard,
+    staff_headers,
+    wait_for,
+)
 
 COMMUNITY = "/v1/scenarios/community"
 IDEMPOTENCY_LEASE = LEASE.total_seconds()
-
-
-def _staff(fleet: Fleet) -> None:
-    fleet.add_staff("crash-maker", "ops_maker")
-    fleet.add_staff("crash-checker", "ops_checker")
-    fleet.add_staff("crash-money", "finance", "admin")
-
-
-def _alive(fleet: Fleet, name: str) -> bool:
-    assert fleet.alive(name), fleet.log(name)
-    return True
 
 
 def _post(partner: FleetPartner, http: httpx.Client, path: str, payload: Any) -> dict[str, Any]:
@@ -75,7 +73,7 @@ def test_worker_killed_again_and_again_mid_batch(fleet: Fleet) -> None:
     rows = 1500
     fleet.env["GATEWAY_BATCH_CHUNK_SIZE"] = "10"
     fleet.env["GATEWAY_JOB_LEASE_SECONDS"] = "4"
-    _staff(fleet)
+    add_operations_staff(fleet)
     fleet.start_server("a")
     fleet.wait_ready("a")
     with WebhookReceiver() as hooks, httpx.Client(base_url=fleet.urls["a"], timeout=30) as a:
@@ -109,7 +107,7 @@ def _batch_survives_kills(
         before = progress()["processed"]
         wait_for(
             lambda before=before, name=name: (
-                _alive(fleet, name) and progress()["processed"] > before
+                alive(fleet, name) and progress()["processed"] > before
             ),
             f"{name} to open a chunk",
             150,
@@ -185,7 +183,7 @@ def _open_and_fund(
 
 def test_server_killed_mid_payments_each_payment_happens_once(fleet: Fleet) -> None:
     count = 24
-    _staff(fleet)
+    add_operations_staff(fleet)
     for name in ("a", "b"):
         fleet.start_server(name)
     fleet.start_worker("w")

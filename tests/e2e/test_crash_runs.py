@@ -28,24 +28,21 @@ import pytest
 from bench.settlement import copy_transactions
 from gateway.clock import business_date_of
 from tests.customers.support import people
-from tests.e2e.fleet import Fleet, FleetPartner, onboard, staff_headers, wait_for
+from tests.e2e.fleet import (
+    Fleet,
+    FleetPartner,
+    add_operations_staff,
+    alive,
+    onboard,
+    staff_headers,
+    wait_for,
+)
 
 SEEDS = (1, 2, 3)
 PARTNERS = 3
 TRANSACTIONS = 120_000  # a run of several seconds here: long enough to be killed, past a lease
 LEASE = 3  # seconds: how long a killed worker's job waits, and shorter than the run
 RUN_JOB = "settlement.run"
-
-
-def _staff(fleet: Fleet) -> None:
-    fleet.add_staff("crash-maker", "ops_maker")
-    fleet.add_staff("crash-checker", "ops_checker")
-    fleet.add_staff("crash-money", "finance", "admin")
-
-
-def _alive(fleet: Fleet, name: str) -> bool:
-    assert fleet.alive(name), fleet.log(name)
-    return True
 
 
 def _trial_balance(http: httpx.Client, money: dict[str, str]) -> dict[str, int]:
@@ -60,7 +57,7 @@ def test_settlement_run_killed_again_and_again_settles_each_transaction_once(
 ) -> None:
     rng = random.Random(seed)
     fleet.env["GATEWAY_JOB_LEASE_SECONDS"] = str(LEASE)
-    _staff(fleet)
+    add_operations_staff(fleet)
     fleet.start_server("a")
     fleet.wait_ready("a")
     with httpx.Client(base_url=fleet.urls["a"], timeout=30) as a:
@@ -112,7 +109,7 @@ def test_settlement_run_killed_again_and_again_settles_each_transaction_once(
             fleet.start_worker(name)
             wait_for(
                 lambda before=before, name=name: (
-                    _alive(fleet, name) and (attempts() > before or run()["status"] != "running")
+                    alive(fleet, name) and (attempts() > before or run()["status"] != "running")
                 ),
                 f"{name} to take the run",
                 60,
@@ -247,7 +244,7 @@ def _holders(fleet: Fleet, partner: FleetPartner, http: httpx.Client, seed: int)
 @pytest.mark.parametrize("seed", SEEDS)
 def test_wind_down_killed_mid_refunds_pays_each_holder_back_once(fleet: Fleet, seed: int) -> None:
     rng = random.Random(seed)
-    _staff(fleet)
+    add_operations_staff(fleet)
     fleet.start_core("core")
     fleet.wait_ready("core", probe="/health")
     for name in (*VICTIMS, "b"):
