@@ -7,6 +7,7 @@ commits when the handler returns and rolls back when it raises (STYLE §3).
 from __future__ import annotations
 
 import enum
+import functools
 from collections.abc import AsyncGenerator, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -116,6 +117,25 @@ async def provide_session(request: Request[Any, Any, Any]) -> AsyncGenerator[Asy
 def table_of(model: type[SQLModel]) -> sa.Table:
     """The Core table of a model: bulk inserts through it skip the ORM's per-row bookkeeping."""
     return SQLModel.metadata.tables[str(model.__tablename__)]
+
+
+@functools.cache
+def insert_once(
+    dialect_name: str, table: sa.Table, key: str | None = None, returning: str | None = None
+) -> sa.Insert:
+    """A prebuilt ``INSERT … ON CONFLICT [(key)] DO NOTHING [RETURNING returning]`` on
+    ``table``, to execute as ``session.execute(stmt, values)``: of two concurrent twins the
+    second waits for the first and inserts nothing, without an error that would abort the
+    caller's transaction (and without a savepoint, which pysqlite cannot nest safely).
+
+    Built once per process: a hot path pays for its parameters only, where building
+    ``insert(Model).values(...)`` per call costs more than the round trip (SQLAlchemy derives
+    the statement's cache key each time; docs/performance.md). Python-side column defaults
+    fill the keys ``values`` leaves out, as for any Core insert.
+    """
+    dialect_insert = postgresql.insert if dialect_name == "postgresql" else sqlite.insert
+    stmt = dialect_insert(table).on_conflict_do_nothing(index_elements=[key] if key else None)
+    return stmt.returning(table.c[returning]) if returning else stmt
 
 
 def one_of(dialect: sa.Dialect, column: Any, values: Iterable[Any]) -> sa.ColumnElement[bool]:

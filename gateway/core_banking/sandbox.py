@@ -17,9 +17,8 @@ from typing import Any, Literal
 import msgspec
 import sqlalchemy as sa
 import structlog
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlmodel import SQLModel, col, select
+from sqlmodel import col, select
 from stdnum import luhn
 
 from gateway.clock import business_date_of
@@ -43,7 +42,7 @@ from gateway.core_banking.port import (
     check_amount,
 )
 from gateway.core_banking.schemas import AccountOpen
-from gateway.db import bulk_insert, one_of, table_of, utcnow
+from gateway.db import bulk_insert, insert_once, one_of, table_of, utcnow
 from gateway.errors import NotFound
 from gateway.money import Fen
 from gateway.pii import mask_name
@@ -53,6 +52,24 @@ INTERNAL_PREFIX = "9100"
 DEPOSIT_PURPOSE = "sandbox deposit"
 log = structlog.get_logger(__name__)
 Instruction = tuple[str, str | None, str | None, Fen]  # kind, from, to, amount
+
+# The money path's statements, built once: every payment runs them, and building a statement
+# costs more than its round trip (docs/performance.md). Rows come back as Core rows, read by
+# column name like the models.
+_ACCOUNTS = table_of(SandboxAccount)
+_MOVEMENTS = table_of(SandboxMovement)
+_MOVEMENT = sa.select(_MOVEMENTS).where(_MOVEMENTS.c.reference == sa.bindparam("reference"))
+_LOCK = (
+    sa.update(_ACCOUNTS)
+    .where(_ACCOUNTS.c.account_no == sa.bindparam("account"))
+    .values(version=_ACCOUNTS.c.version + 1)
+    .returning(*_ACCOUNTS.c)
+)
+_ADD = (
+    sa.update(_ACCOUNTS)
+    .where(_ACCOUNTS.c.account_no == sa.bindparam("account"))
+    .values(balance=_ACCOUNTS.c.balance + sa.bindparam("delta"), updated_at=sa.bindparam("now"))
+)
 
 
 class AccountState(msgspec.Struct, frozen=True, kw_only=True):
@@ -75,23 +92,7 @@ def new_account_no(prefix: str) -> str:
     return body + luhn.calc_check_digit(body)
 
 
-def _insert_once(
-    session: AsyncSession, table: type[SQLModel], values: dict[str, Any], key: str | None
-) -> sa.Insert:
-    """``INSERT … ON CONFLICT DO NOTHING``: of two concurrent twins the second waits for the
-    first and inserts nothing, without an error that would abort the caller's transaction (and
-    without a savepoint, which pysqlite cannot nest safely). ``key`` limits it to one column.
-    (:func:`gateway.db.bulk_insert` does the same for many rows.)"""
-    targets = [key] if key else None
-    stmt: postgresql.Insert | sqlite.Insert = (
-        postgresql.insert(table)
-        if session.get_bind().dialect.name == "postgresql"
-        else sqlite.insert(table)
-    )
-    return stmt.values(values).on_conflict_do_nothing(index_elements=targets)
-
-
-def _result(movement: SandboxMovement) -> MoneyResult:
+def _result(movement: sa.Row[Any]) -> MoneyResult:
     if movement.error_code is None:
         return MoneyResult.succeeded(movement.reference, movement.amount, movement.core_reference)
     return MoneyResult.failed(
@@ -120,6 +121,10 @@ class SandboxCore:
     def __init__(self, session: AsyncSession, *, clock: Callable[[], datetime] = utcnow) -> None:
         self._session = session
         self._clock = clock
+
+    @property
+    def _dialect(self) -> str:
+        return self._session.get_bind().dialect.name
 
     # -- accounts ---------------------------------------------------------------------------
 
@@ -260,8 +265,8 @@ class SandboxCore:
             return found
         now = self._clock()
         row = values | {"account_no": new_account_no(prefix), "created_at": now, "updated_at": now}
-        stmt = _insert_once(self._session, SandboxAccount, row, key=None)
-        inserted = await self._session.scalar(stmt.returning(col(SandboxAccount.account_no)))
+        stmt = insert_once(self._dialect, _ACCOUNTS, returning="account_no")
+        inserted = await self._session.scalar(stmt, row)
         if inserted is None:  # a concurrent twin won the reference or the person
             found = await self._opened(values)
             if found is None:  # the random account number itself clashed
@@ -353,10 +358,8 @@ class SandboxCore:
         movement = await self._movement(reference)
         return None if movement is None else _result(movement)
 
-    async def _movement(self, reference: str) -> SandboxMovement | None:
-        return await self._session.scalar(
-            select(SandboxMovement).where(col(SandboxMovement.reference) == reference)
-        )
+    async def _movement(self, reference: str) -> sa.Row[Any] | None:
+        return (await self._session.execute(_MOVEMENT, {"reference": reference})).first()
 
     async def _move(
         self,
@@ -385,20 +388,21 @@ class SandboxCore:
                 error = ErrorCode.LIMIT_EXCEEDED
             elif source.balance < amount:
                 error = ErrorCode.INSUFFICIENT_FUNDS
-        movement = SandboxMovement(
-            core_reference=f"SBX{today:%Y%m%d}{secrets.token_hex(6).upper()}",
-            reference=reference,
-            kind=kind.value,
-            from_account=source_no,
-            to_account=target_no,
-            amount=amount,
-            purpose=purpose[:200],
-            status=(MoneyStatus.FAILED if error else MoneyStatus.SUCCEEDED).value,
-            error_code=error.value if error else None,
-            limited=limited and error is None,
-            business_date=today,
-            created_at=now,
-        )
+        core_reference = f"SBX{today:%Y%m%d}{secrets.token_hex(6).upper()}"
+        movement = {
+            "core_reference": core_reference,
+            "reference": reference,
+            "kind": kind.value,
+            "from_account": source_no,
+            "to_account": target_no,
+            "amount": amount,
+            "purpose": purpose[:200],
+            "status": (MoneyStatus.FAILED if error else MoneyStatus.SUCCEEDED).value,
+            "error_code": error.value if error else None,
+            "limited": limited and error is None,
+            "business_date": today,
+            "created_at": now,
+        }
         if not await self._record(movement):
             # A concurrent twin recorded this reference while we waited for the account lock.
             twin = await self._movement(reference)
@@ -415,33 +419,26 @@ class SandboxCore:
             reference=reference,
             kind=kind.value,
             amount=amount,
-            status=movement.status,
-            error_code=movement.error_code,
+            status=movement["status"],
+            error_code=movement["error_code"],
         )
-        return _result(movement)
+        if error is None:
+            return MoneyResult.succeeded(reference, amount, core_reference)
+        return MoneyResult.failed(reference, amount, error, core_reference)
 
-    async def _record(self, movement: SandboxMovement) -> bool:
+    async def _record(self, movement: dict[str, Any]) -> bool:
         """Insert unless the reference is taken; ``True`` when this call recorded it."""
-        stmt = _insert_once(self._session, SandboxMovement, movement.model_dump(), key="reference")
-        return (
-            await self._session.scalar(stmt.returning(col(SandboxMovement.reference))) is not None
-        )
+        stmt = insert_once(self._dialect, _MOVEMENTS, "reference", "reference")
+        recorded: str | None = await self._session.scalar(stmt, movement)
+        return recorded is not None
 
-    async def _lock(self, account_nos: Iterable[str]) -> dict[str, SandboxAccount]:
+    async def _lock(self, account_nos: Iterable[str]) -> dict[str, sa.Row[Any]]:
         """Bump each account's version, in account-number order so two transfers in opposite
-        directions cannot deadlock, then read it fresh: the bump holds the lock to commit."""
-        locked: dict[str, SandboxAccount] = {}
+        directions cannot deadlock, reading it back in the same statement: the bump holds the
+        lock to commit."""
+        locked: dict[str, sa.Row[Any]] = {}
         for account_no in sorted(set(account_nos)):
-            where = col(SandboxAccount.account_no) == account_no
-            await self._session.execute(
-                sa.update(SandboxAccount)
-                .where(where)
-                .values(version=col(SandboxAccount.version) + 1)
-                .execution_options(synchronize_session=False)
-            )
-            account = await self._session.scalar(
-                select(SandboxAccount).where(where).execution_options(populate_existing=True)
-            )
+            account = (await self._session.execute(_LOCK, {"account": account_no})).first()
             if account is not None:
                 locked[account_no] = account
         return locked
@@ -449,32 +446,20 @@ class SandboxCore:
     async def _over_caps(self, account_no: str, amount: Fen, today: date) -> bool:
         """Would ``amount`` break the Class II day or year cap, counting succeeded capped
         outflows on the Asia/Shanghai calendar?"""
-        business_date = col(SandboxMovement.business_date)
-        amounts = col(SandboxMovement.amount)
-        day = sa.func.sum(sa.case((business_date == today, amounts), else_=0))
-        year = sa.func.sum(amounts)
         row = (
             await self._session.execute(
-                select(_as_int(day), _as_int(year)).where(
-                    col(SandboxMovement.from_account) == account_no,
-                    col(SandboxMovement.limited).is_(True),
-                    business_date.between(date(today.year, 1, 1), today),
-                )
+                _SPENT,
+                {"account": account_no, "today": today, "new_year": date(today.year, 1, 1)},
             )
         ).one()
-        spent_today, spent_this_year = row
+        spent_today, spent_this_year = int(row[0]), int(row[1])
         return (
             spent_today + amount > CLASS_II_DAILY_LIMIT
             or spent_this_year + amount > CLASS_II_YEARLY_LIMIT
         )
 
     async def _add(self, account_no: str, delta: Fen, now: datetime) -> None:
-        await self._session.execute(
-            sa.update(SandboxAccount)
-            .where(col(SandboxAccount.account_no) == account_no)
-            .values(balance=col(SandboxAccount.balance) + delta, updated_at=now)
-            .execution_options(synchronize_session=False)
-        )
+        await self._session.execute(_ADD, {"account": account_no, "delta": delta, "now": now})
 
 
 def _as_int(total: sa.ColumnElement[Any]) -> sa.Cast[int]:
@@ -482,7 +467,22 @@ def _as_int(total: sa.ColumnElement[Any]) -> sa.Cast[int]:
     return sa.cast(sa.func.coalesce(total, 0), sa.BigInteger)
 
 
-def _replayed(recorded: SandboxMovement, instruction: Instruction) -> MoneyResult:
+def _spent() -> sa.Select[int, int]:
+    """An account's succeeded capped outflows today and this year (Asia/Shanghai dates)."""
+    business_date, amount = _MOVEMENTS.c.business_date, _MOVEMENTS.c.amount
+    today = sa.bindparam("today", type_=sa.Date())
+    day = sa.func.sum(sa.case((business_date == today, amount), else_=0))
+    return sa.select(_as_int(day), _as_int(sa.func.sum(amount))).where(
+        _MOVEMENTS.c.from_account == sa.bindparam("account"),
+        _MOVEMENTS.c.limited.is_(True),
+        business_date.between(sa.bindparam("new_year", type_=sa.Date()), today),
+    )
+
+
+_SPENT = _spent()
+
+
+def _replayed(recorded: sa.Row[Any], instruction: Instruction) -> MoneyResult:
     """The first outcome again, if the reference is re-sent with the same instruction."""
     sent = (recorded.kind, recorded.from_account, recorded.to_account, recorded.amount)
     if sent != instruction:
@@ -490,7 +490,7 @@ def _replayed(recorded: SandboxMovement, instruction: Instruction) -> MoneyResul
     return _result(recorded)
 
 
-def _counts_toward_caps(kind: MovementKind, source: SandboxAccount, target_no: str | None) -> bool:
+def _counts_toward_caps(kind: MovementKind, source: sa.Row[Any], target_no: str | None) -> bool:
     """Class II caps cover spending (debits) and transfers to anything but the bound account."""
     if source.kind != AccountKind.PERSONAL_CLASS_II:
         return False
@@ -502,9 +502,9 @@ def _counts_toward_caps(kind: MovementKind, source: SandboxAccount, target_no: s
 def _refusal(
     kind: MovementKind,
     source_no: str | None,
-    source: SandboxAccount | None,
+    source: sa.Row[Any] | None,
     target_no: str | None,
-    target: SandboxAccount | None,
+    target: sa.Row[Any] | None,
 ) -> ErrorCode | None:
     """The refusals that need no arithmetic, in the order a core checks them."""
     if source_no is not None and source is None:

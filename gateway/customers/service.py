@@ -379,3 +379,27 @@ async def customer_for_partner(
     if row is None:
         raise NotFound("No such customer.")
     return row[0], row[1]
+
+
+def _linked_account() -> sa.Select[str]:
+    customers, links = table_of(Customer), table_of(CustomerLink)
+    return (
+        sa.select(customers.c.account_no)
+        .select_from(customers.join(links, links.c.customer_id == customers.c.id))
+        .where(
+            customers.c.id == sa.bindparam("customer"),
+            links.c.partner_id == sa.bindparam("partner"),
+        )
+    )
+
+
+_LINKED_ACCOUNT = _linked_account()
+
+
+async def linked_account_no(session: AsyncSession, customer_id: str, partner_id: str) -> str:
+    """The sealed account number of a customer linked to ``partner_id``; 404 for anyone else,
+    as :func:`customer_for_partner`. One prebuilt statement: every payment reads it."""
+    sealed = await session.scalar(_LINKED_ACCOUNT, {"customer": customer_id, "partner": partner_id})
+    if sealed is None:
+        raise NotFound("No such customer.")
+    return str(sealed)

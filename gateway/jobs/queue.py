@@ -4,14 +4,15 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
 
-from gateway.db import utcnow
+from gateway.db import insert_once, table_of, utcnow
 from gateway.ids import new_id
 from gateway.jobs.models import Job, JobStatus
+
+_JOBS = table_of(Job)
+_INSERT = sa.insert(_JOBS)
 
 
 async def enqueue(
@@ -36,12 +37,10 @@ async def enqueue(
         "run_at": run_at or utcnow(),
         "created_at": utcnow(),
     }
-    dialect = session.bind.dialect.name if session.bind else "sqlite"
-    insert = pg_insert if dialect == "postgresql" else sqlite_insert
-    stmt = insert(Job).values(**values)
+    stmt = _INSERT
     if dedupe_key is not None:
-        stmt = stmt.on_conflict_do_nothing(index_elements=["dedupe_key"])
-    await session.execute(stmt)
+        stmt = insert_once(session.get_bind().dialect.name, _JOBS, "dedupe_key")
+    await session.execute(stmt, values)
     return job_id
 
 

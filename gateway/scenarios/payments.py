@@ -29,7 +29,7 @@ from gateway.channels.campaigns.service import (
 )
 from gateway.clock import business_date_of
 from gateway.core_banking import CoreBanking, CoreBankingUnavailable, MoneyStatus
-from gateway.customers.service import customer_for_partner
+from gateway.customers.service import linked_account_no
 from gateway.db import utcnow
 from gateway.errors import BusinessRuleViolation
 from gateway.ids import new_id
@@ -59,8 +59,8 @@ async def payer_for(
     session: AsyncSession, vault: PiiVault, partner_id: str, customer_id: str
 ) -> Payer:
     """The paying customer, who must be linked to the partner (404 otherwise)."""
-    customer, _ = await customer_for_partner(session, customer_id, partner_id)
-    return Payer(customer.id, vault.decrypt(customer.account_no, context="customer.account_no"))
+    sealed = await linked_account_no(session, customer_id, partner_id)
+    return Payer(customer_id, vault.decrypt(sealed, context="customer.account_no"))
 
 
 async def collect(

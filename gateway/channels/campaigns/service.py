@@ -27,7 +27,7 @@ from gateway.channels.campaigns.models import (
 )
 from gateway.channels.campaigns.schemas import CampaignCreate, CampaignUpdate, SubsidyRule
 from gateway.clock import business_date_of
-from gateway.db import utcnow
+from gateway.db import UTCDateTime, utcnow
 from gateway.errors import FieldError, NotFound, ValidationFailed
 from gateway.ids import has_prefix, new_id
 from gateway.money import Fen, mul_div_half_up
@@ -243,26 +243,36 @@ async def update_campaign(
 # -- payments: pick a campaign, draw and return subsidies ------------------------------------
 
 
-async def active_campaign(
-    session: AsyncSession, *, partner_id: str, scenario: str, at: datetime
-) -> Campaign | None:
-    """The campaign that funds a payment's subsidy: running at ``at`` with budget left; the
-    partner's own campaign beats a scenario-wide one, and the newest wins a tie."""
-    return await session.scalar(
+def _active_campaign() -> SelectOfScalar[Campaign]:
+    at = sa.bindparam("at", type_=UTCDateTime())
+    partner = sa.bindparam("partner", type_=sa.String())
+    return (
         select(Campaign)
         .where(
-            col(Campaign.scenario) == scenario,
+            col(Campaign.scenario) == sa.bindparam("scenario"),
             col(Campaign.status) == CampaignStatus.ACTIVE.value,
             col(Campaign.subsidy_type).is_not(None),
             col(Campaign.starts_at) <= at,
             col(Campaign.ends_at) > at,
             col(Campaign.spent) < col(Campaign.budget),
-            sa.or_(col(Campaign.partner_id) == partner_id, col(Campaign.partner_id).is_(None)),
+            sa.or_(col(Campaign.partner_id) == partner, col(Campaign.partner_id).is_(None)),
         )
         .order_by(col(Campaign.partner_id).is_(None), col(Campaign.id).desc())
         .limit(1)
         .execution_options(populate_existing=True)
     )
+
+
+_ACTIVE_CAMPAIGN = _active_campaign()  # built once: every subsidised payment asks
+
+
+async def active_campaign(
+    session: AsyncSession, *, partner_id: str, scenario: str, at: datetime
+) -> Campaign | None:
+    """The campaign that funds a payment's subsidy: running at ``at`` with budget left; the
+    partner's own campaign beats a scenario-wide one, and the newest wins a tie."""
+    params = {"scenario": scenario, "at": at, "partner": partner_id}
+    return await session.scalar(_ACTIVE_CAMPAIGN, params)
 
 
 def subsidy_rule(campaign: Campaign) -> SubsidyRule | None:

@@ -24,7 +24,7 @@ from gateway import audit
 from gateway.clock import business_date_of
 from gateway.core_banking import CoreBanking
 from gateway.customers.service import customer_for_partner
-from gateway.db import utcnow
+from gateway.db import table_of, utcnow
 from gateway.errors import BusinessRuleViolation, Conflict, FieldError, NotFound, ValidationFailed
 from gateway.ids import new_id
 from gateway.money import mul_div_half_up
@@ -231,52 +231,56 @@ async def revoke_mandate(session: AsyncSession, partner_id: str, mandate_id: str
     return mandate
 
 
+_MANDATES = table_of(Mandate)
+_LOCK_MANDATE = (
+    sa.update(_MANDATES)
+    .where(
+        _MANDATES.c.partner_id == sa.bindparam("partner"),
+        _MANDATES.c.plate_no == sa.bindparam("plate"),
+        _MANDATES.c.status == MandateStatus.ACTIVE.value,
+    )
+    .values(updated_at=sa.bindparam("now"))
+    .returning(*_MANDATES.c)
+)
+
+
 async def _lock_active_mandate(
     session: AsyncSession, partner_id: str, plate: str
-) -> Mandate | None:
+) -> sa.Row[Any] | None:
     """The plate's active mandate, locked until commit, or None.
 
-    Finding and locking are one UPDATE, so a mandate revoked meanwhile is not found (PostgreSQL
-    re-checks the WHERE after waiting for the revoking transaction).
+    Finding, locking and reading are one UPDATE … RETURNING, so a mandate revoked meanwhile is
+    not found (PostgreSQL re-checks the WHERE after waiting for the revoking transaction).
     """
-    locked = await session.scalar(
-        sa.update(Mandate)
+    params = {"partner": partner_id, "plate": plate, "now": utcnow()}
+    return (await session.execute(_LOCK_MANDATE, params)).first()
+
+
+def _day_usage() -> sa.Select[Any, Any]:
+    txns, fuelings = table_of(Transaction), table_of(FuelTransaction)
+    net = sa.func.coalesce(sa.func.sum(txns.c.amount - txns.c.refunded), 0)
+    return (
+        sa.select(net, sa.func.count())
+        .select_from(fuelings.join(txns, txns.c.id == fuelings.c.id))
         .where(
-            col(Mandate.partner_id) == partner_id,
-            col(Mandate.plate_no) == plate,
-            col(Mandate.status) == MandateStatus.ACTIVE.value,
+            fuelings.c.partner_id == sa.bindparam("partner"),
+            fuelings.c.plate_no == sa.bindparam("plate"),
+            fuelings.c.business_date == sa.bindparam("day", type_=sa.Date()),
+            txns.c.status == TxnStatus.SUCCEEDED.value,
         )
-        .values(updated_at=utcnow())
-        .returning(col(Mandate.id))
-        .execution_options(synchronize_session=False)
     )
-    if locked is None:
-        return None
-    return await session.get(Mandate, locked, populate_existing=True)
+
+
+_DAY_USAGE = _day_usage()
+_INSERT_FUELING = sa.insert(table_of(FuelTransaction))
 
 
 async def day_usage(
     session: AsyncSession, partner_id: str, plate: str, day: date
 ) -> tuple[int, int]:
     """What a plate's fuelings of one business day add up to, net of refunds, and how many."""
-    row = (
-        await session.execute(
-            select(
-                sa.func.coalesce(
-                    sa.func.sum(col(Transaction.amount) - col(Transaction.refunded)), 0
-                ),
-                sa.func.count(),
-            )
-            .select_from(FuelTransaction)
-            .join(Transaction, col(Transaction.id) == col(FuelTransaction.id))
-            .where(
-                col(FuelTransaction.partner_id) == partner_id,
-                col(FuelTransaction.plate_no) == plate,
-                col(FuelTransaction.business_date) == day,
-                col(Transaction.status) == TxnStatus.SUCCEEDED.value,
-            )
-        )
-    ).one()
+    params = {"partner": partner_id, "plate": plate, "day": day}
+    row = (await session.execute(_DAY_USAGE, params)).one()
     return int(row[0]), int(row[1])
 
 
@@ -366,8 +370,7 @@ async def fuel(
         tank_capacity_l=mandate.tank_capacity_l,
         business_date=txn.business_date,
     )
-    session.add(row)
-    await session.flush()
+    await session.execute(_INSERT_FUELING, row.model_dump())
     log.info(
         "fuel.charged",
         transaction_id=txn.id,

@@ -15,13 +15,11 @@ from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 import structlog
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.sql.dml import ReturningInsert
 from sqlmodel import col, select
 
 from gateway.clock import business_date_of
-from gateway.db import utcnow
+from gateway.db import insert_once, table_of, utcnow
 from gateway.errors import BusinessRuleViolation, Conflict
 from gateway.ids import new_id
 from gateway.money import Fen
@@ -33,6 +31,8 @@ MAX_AMOUNT = 2**53
 MAX_KIND_LENGTH = 40
 MAX_REFERENCE_LENGTH = 200
 log = structlog.get_logger(__name__)
+_JOURNALS = table_of(LedgerJournal)
+_INSERT_ENTRIES = sa.insert(table_of(LedgerEntry))
 
 
 class Line(NamedTuple):
@@ -87,19 +87,6 @@ def _checked(reference: str, kind: str, lines: Sequence[tuple[str, Fen]]) -> lis
     return checked
 
 
-def _insert_journal_once(
-    session: AsyncSession, values: dict[str, Any]
-) -> ReturningInsert[LedgerJournal]:
-    """``INSERT … ON CONFLICT (reference) DO NOTHING RETURNING``: of two concurrent posts of one
-    reference, the second waits for the first and inserts nothing, without an error that would
-    abort the caller's transaction (and without a savepoint, which pysqlite cannot nest safely)."""
-    if session.get_bind().dialect.name == "postgresql":
-        stmt = postgresql.insert(LedgerJournal).values(values)
-        return stmt.on_conflict_do_nothing(index_elements=["reference"]).returning(LedgerJournal)
-    lite = sqlite.insert(LedgerJournal).values(values)
-    return lite.on_conflict_do_nothing(index_elements=["reference"]).returning(LedgerJournal)
-
-
 async def post_journal(
     session: AsyncSession,
     *,
@@ -123,7 +110,7 @@ async def post_journal(
     occurred_at = occurred_at or utcnow()
     if occurred_at.tzinfo is None:
         raise ValueError("naive datetime given for occurred_at")
-    values = {
+    values: dict[str, Any] = {
         "id": new_id("jnl"),
         "reference": reference,
         "kind": kind,
@@ -134,13 +121,17 @@ async def post_journal(
         "occurred_at": occurred_at,
         "created_at": utcnow(),
     }
-    journal: LedgerJournal | None = (
-        await session.scalars(_insert_journal_once(session, values))
-    ).one_or_none()
-    if journal is None:
+    # ON CONFLICT (reference) DO NOTHING: of two concurrent posts of one reference, the second
+    # waits for the first and inserts nothing. Core statements built once: journals are posted
+    # inside every payment (docs/performance.md).
+    inserted = await session.scalar(
+        insert_once(session.get_bind().dialect.name, _JOURNALS, "reference", "id"), values
+    )
+    if inserted is None:
         return await _already_posted(session, reference, kind, checked)
+    journal = LedgerJournal(**values)
     await session.execute(
-        sa.insert(LedgerEntry),
+        _INSERT_ENTRIES,
         [
             {
                 "journal_id": journal.id,
