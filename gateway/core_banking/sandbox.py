@@ -372,9 +372,8 @@ class SandboxCore:
     ) -> MoneyResult:
         check_amount(amount)
         instruction = (kind.value, source_no, target_no, amount)
-        recorded = await self._movement(reference)
-        if recorded is not None:
-            return _replayed(recorded, instruction)
+        # No look-up of the reference first: a replay is rare, and the movement's insert finds it
+        # (below), after which only the recorded outcome counts, whatever was computed here.
         accounts = await self._lock(n for n in (source_no, target_no) if n is not None)
         source = accounts.get(source_no or "")
         target = accounts.get(target_no or "")
@@ -404,7 +403,8 @@ class SandboxCore:
             "created_at": now,
         }
         if not await self._record(movement):
-            # A concurrent twin recorded this reference while we waited for the account lock.
+            # The reference was recorded before: by an earlier call (a retry) or by a concurrent
+            # twin while we waited for the account lock. Its outcome stands; nothing moves now.
             twin = await self._movement(reference)
             if twin is None:
                 raise CoreBankingUnavailable("Reference is being recorded; retry it.")

@@ -18,7 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlmodel import col, select
 
-from gateway.db import utcnow
+from gateway.db import UTCDateTime, table_of, utcnow
 from gateway.errors import BadRequest, BusinessRuleViolation, Conflict
 from gateway.idempotency.models import IdempotencyRecord
 from gateway.ids import new_id
@@ -78,7 +78,24 @@ def fingerprint(method: str, path: str, query: str, body: bytes) -> str:
     return digest.hexdigest()
 
 
-_RESERVE = sa.insert(IdempotencyRecord)
+_RECORDS = table_of(IdempotencyRecord)
+_RESERVE = sa.insert(_RECORDS)
+# Built once, as _RESERVE: every signed POST stores its response (docs/performance.md).
+_COMPLETE = (
+    sa.update(_RECORDS)
+    .where(
+        _RECORDS.c.id == sa.bindparam("record"),
+        _RECORDS.c.status == "in_flight",
+        _RECORDS.c.locked_until == sa.bindparam("lease", type_=UTCDateTime()),
+    )
+    .values(
+        status="completed",
+        locked_until=None,
+        response_status=sa.bindparam("response_status"),
+        response_headers=sa.bindparam("response_headers"),
+        response_body=sa.bindparam("response_body"),
+    )
+)
 
 
 async def begin(
@@ -170,19 +187,14 @@ async def complete(
 ) -> None:
     """Store the response in the request's own transaction (it commits with the effects)."""
     result = await session.execute(
-        sa.update(IdempotencyRecord)
-        .where(
-            col(IdempotencyRecord.id) == reservation.record_id,
-            col(IdempotencyRecord.status) == "in_flight",
-            col(IdempotencyRecord.locked_until) == reservation.lease_until,
-        )
-        .values(
-            status="completed",
-            locked_until=None,
-            response_status=response.status,
-            response_headers=response.headers,
-            response_body=response.body,
-        )
+        _COMPLETE,
+        {
+            "record": reservation.record_id,
+            "lease": reservation.lease_until,
+            "response_status": response.status,
+            "response_headers": response.headers,
+            "response_body": response.body,
+        },
     )
     if result.rowcount != 1:  # type: ignore[attr-defined]
         raise Conflict(

@@ -6,11 +6,15 @@ exist, so ids cannot be probed (DESIGN §4).
 
 from __future__ import annotations
 
+import functools
 from typing import Any, TypeVar
 
+import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlmodel import SQLModel
+from sqlmodel import SQLModel, select
+from sqlmodel.sql.expression import SelectOfScalar
 
+from gateway.db import table_of
 from gateway.errors import NotFound
 
 M = TypeVar("M", bound=SQLModel)
@@ -25,8 +29,18 @@ async def owned(
     for_update: bool = False,
 ) -> M:
     """Load ``model`` by id if it belongs to ``partner_id`` (its ``partner_id`` column)."""
-    obj = await session.get(model, object_id, with_for_update=for_update)
+    stmt = _by_id(model)
+    obj: M | None = await session.scalar(
+        stmt.with_for_update() if for_update else stmt, {"id": object_id}
+    )
     owner: Any = getattr(obj, "partner_id", None)
     if obj is None or owner != partner_id:
         raise NotFound(f"No such {model.__name__.lower()}.")
     return obj
+
+
+@functools.cache
+def _by_id(model: type[M]) -> SelectOfScalar[M]:
+    """``SELECT … WHERE id = :id``, built once per model: every partner call that names an object
+    loads it here, and ``session.get`` builds its statement on every call."""
+    return select(model).where(table_of(model).c.id == sa.bindparam("id"))

@@ -22,15 +22,13 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import event
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapper
 
 from gateway.channels.lifecycle import service
 from gateway.channels.lists import service as lists
 from gateway.customers.models import Touchpoint
-from gateway.db import utcnow
+from gateway.db import insert_once, table_of, utcnow
 from gateway.ids import new_id
 from gateway.jobs import JobContext, job_handler
 from gateway.jobs.models import Job, JobStatus
@@ -43,7 +41,7 @@ SWEEP_JOB = "channels.sweep"
 SWEEP_LOOKBACK = timedelta(days=2)
 DAILY_JOB = "channels.daily"
 DAILY_AT = time(2)  # local time: after the day closed, before the partners' staff start
-_jobs = Job.__table__  # type: ignore[attr-defined]
+_jobs = table_of(Job)
 
 
 def enqueue_in_flush(
@@ -51,19 +49,20 @@ def enqueue_in_flush(
 ) -> None:
     """:func:`gateway.jobs.enqueue` for a flush event, which only has the sync connection."""
     now = utcnow()
-    insert = pg_insert if connection.dialect.name == "postgresql" else sqlite_insert
-    stmt = insert(_jobs).values(
-        id=new_id("job"),
-        kind=kind,
-        payload=payload,
-        status=JobStatus.QUEUED.value,
-        dedupe_key=key,
-        attempts=0,
-        max_attempts=8,
-        run_at=now,
-        created_at=now,
+    connection.execute(
+        insert_once(connection.dialect.name, _jobs, "dedupe_key"),
+        {
+            "id": new_id("job"),
+            "kind": kind,
+            "payload": payload,
+            "status": JobStatus.QUEUED.value,
+            "dedupe_key": key,
+            "attempts": 0,
+            "max_attempts": 8,
+            "run_at": now,
+            "created_at": now,
+        },
     )
-    connection.execute(stmt.on_conflict_do_nothing(index_elements=["dedupe_key"]))
 
 
 def _announce(connection: sa.Connection, txn: Transaction) -> None:
