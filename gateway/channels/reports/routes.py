@@ -32,6 +32,12 @@ class Format(StrEnum):
     CSV = "csv"
 
 
+# Every report's query parameters for the range of opening dates and the answer's format.
+From = Annotated[date | None, QueryParameter(name="from")]
+To = Annotated[date | None, QueryParameter(name="to")]
+FormatQuery = Annotated[Format, QueryParameter(name="format")]
+
+
 def _check_range(date_from: date | None, date_to: date | None) -> None:
     if date_from and date_to and date_from > date_to:
         raise BusinessRuleViolation("'from' must not be after 'to'.", code="invalid_date_range")
@@ -86,9 +92,9 @@ async def admin_funnel(
     db_session: DbSession,
     staff: Staff,
     group_by: FromQuery[GroupBy] = GroupBy.PARTNER,
-    date_from: Annotated[date | None, QueryParameter(name="from")] = None,
-    date_to: Annotated[date | None, QueryParameter(name="to")] = None,
-    fmt: Annotated[Format, QueryParameter(name="format")] = Format.JSON,
+    date_from: From = None,
+    date_to: To = None,
+    fmt: FormatQuery = Format.JSON,
 ) -> Response[Any]:
     return await _funnel(db_session, group_by, date_from, date_to, fmt, None)
 
@@ -103,9 +109,9 @@ async def admin_cohorts(
     db_session: DbSession,
     staff: Staff,
     period: FromQuery[Period] = Period.WEEK,
-    date_from: Annotated[date | None, QueryParameter(name="from")] = None,
-    date_to: Annotated[date | None, QueryParameter(name="to")] = None,
-    fmt: Annotated[Format, QueryParameter(name="format")] = Format.JSON,
+    date_from: From = None,
+    date_to: To = None,
+    fmt: FormatQuery = Format.JSON,
 ) -> Response[Any]:
     _check_range(date_from, date_to)
     rows = await service.cohorts(db_session, period, date_from=date_from, date_to=date_to)
@@ -123,9 +129,9 @@ async def admin_conversions(
     db_session: DbSession,
     staff: Staff,
     group_by: FromQuery[GroupBy] = GroupBy.PARTNER,
-    date_from: Annotated[date | None, QueryParameter(name="from")] = None,
-    date_to: Annotated[date | None, QueryParameter(name="to")] = None,
-    fmt: Annotated[Format, QueryParameter(name="format")] = Format.JSON,
+    date_from: From = None,
+    date_to: To = None,
+    fmt: FormatQuery = Format.JSON,
 ) -> Response[Any]:
     _check_range(date_from, date_to)
     rows = await service.conversions(db_session, group_by, date_from=date_from, date_to=date_to)
@@ -143,9 +149,9 @@ async def partner_funnel(
     db_session: DbSession,
     partner: CurrentPartner,
     group_by: FromQuery[GroupBy] = GroupBy.PARTNER,
-    date_from: Annotated[date | None, QueryParameter(name="from")] = None,
-    date_to: Annotated[date | None, QueryParameter(name="to")] = None,
-    fmt: Annotated[Format, QueryParameter(name="format")] = Format.JSON,
+    date_from: From = None,
+    date_to: To = None,
+    fmt: FormatQuery = Format.JSON,
 ) -> Response[Any]:
     return await _funnel(db_session, group_by, date_from, date_to, fmt, partner.id)
 
