@@ -14,17 +14,14 @@ from litestar.response import Redirect, Template
 from sqlmodel import col
 
 from gateway.console.forms import form_as
-from gateway.console.pages import APPLICATIONS, PAGE_SIZE, guard, is_htmx, page
+from gateway.console.pages import APPLICATIONS, credentials_page, guard, list_page, page
 from gateway.deps import AppSettings, DbSession, Staff, Vault
-from gateway.pagination import paginate
 from gateway.partners import service
 from gateway.partners.models import ApplicationStatus, PartnerApplication
 from gateway.partners.schemas import ApproveCreate, RejectCreate, ReviewCreate
 from gateway.partners.views import application_read
 from gateway.staff.models import Role
 from gateway.staff.service import usernames
-
-NO_STORE = {"Cache-Control": "no-store"}
 
 
 @get("/applications", dependencies=APPLICATIONS.guard())
@@ -35,19 +32,15 @@ async def application_list(
     status: FromQuery[str | None] = None,
     cursor: FromQuery[str | None] = None,
 ) -> Template:
-    rows, next_cursor = await paginate(
+    return await list_page(
+        request,
         db_session,
+        staff,
         service.applications_query(status or None),
         col(PartnerApplication.id),
-        limit=PAGE_SIZE,
-        cursor=cursor,
-    )
-    template = "applications/_rows.html" if is_htmx(request) else "applications/list.html"
-    return page(
-        template,
-        staff,
-        rows=rows,
-        next_cursor=next_cursor,
+        cursor,
+        template="applications/list.html",
+        rows_template="applications/_rows.html",
         status=status or "",
         statuses=[s.value for s in ApplicationStatus],
     )
@@ -95,14 +88,7 @@ async def approve_application(
     """Approve and show the new credentials once: the secret is never stored in clear."""
     data = await form_as(request, ApproveCreate)
     partner, secret = await service.approve(db_session, settings, application_id, staff, data.note)
-    return page(
-        "credentials.html",
-        staff,
-        headers=NO_STORE,
-        partner_id=partner.id,
-        client_id=partner.client_id,
-        client_secret=secret,
-    )
+    return credentials_page(staff, partner.id, partner.client_id, secret)
 
 
 @post("/applications/{application_id:str}/reject", dependencies=guard(Role.OPS_CHECKER))

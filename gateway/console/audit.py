@@ -12,10 +12,9 @@ from sqlmodel import col
 
 from gateway.audit.models import AuditRecord
 from gateway.audit.service import query
-from gateway.console.pages import AUDIT, CHINA_TIME, PAGE_SIZE, is_htmx, page
+from gateway.console.pages import AUDIT, CHINA_TIME, list_page
 from gateway.deps import DbSession, Staff
 from gateway.errors import FieldError, ValidationFailed
-from gateway.pagination import paginate
 
 
 def _day_start(field: str, value: str | None, *, days: int = 0) -> datetime | None:
@@ -48,9 +47,6 @@ async def audit_log(
         since=_day_start("from", since),
         until=_day_start("to", until, days=1),  # "to" names the last day included
     )
-    rows, next_cursor = await paginate(
-        db_session, stmt, col(AuditRecord.id), limit=PAGE_SIZE, cursor=cursor
-    )
     filters = {
         "actor": actor or "",
         "action": action or "",
@@ -58,8 +54,17 @@ async def audit_log(
         "from": since or "",
         "to": until or "",
     }
-    template = "audit/_rows.html" if is_htmx(request) else "audit/list.html"
-    return page(template, staff, rows=rows, next_cursor=next_cursor, filters=filters)
+    return await list_page(
+        request,
+        db_session,
+        staff,
+        stmt,
+        col(AuditRecord.id),
+        cursor,
+        template="audit/list.html",
+        rows_template="audit/_rows.html",
+        filters=filters,
+    )
 
 
 ROUTES = [audit_log]

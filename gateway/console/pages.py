@@ -13,6 +13,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
+import sqlalchemy as sa
 from jinja2 import Environment, PackageLoader, StrictUndefined, pass_context
 from jinja2.runtime import Context
 from litestar import Request
@@ -20,10 +21,13 @@ from litestar.di import Provide
 from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.response import Template
 from litestar.template import TemplateConfig
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Mapped
 
 from gateway.console.i18n import ERROR_MESSAGES, LABELS, LOCALES, N_, locale_of, translations
 from gateway.console.session import PREFIX, console_staff
 from gateway.money import yuan
+from gateway.pagination import paginate
 from gateway.staff.models import Role
 from gateway.staff.service import StaffIdentity
 
@@ -95,6 +99,41 @@ def page(
         context={"staff": staff, "nav": nav, **context},
         status_code=status_code,
         headers={"Vary": "HX-Request, Cookie", **(headers or {})},
+    )
+
+
+async def list_page(
+    request: Request[Any, Any, Any],
+    db_session: AsyncSession,
+    staff: StaffIdentity,
+    stmt: sa.Select[Any],
+    order_column: Mapped[Any],
+    cursor: str | None,
+    *,
+    template: str,
+    rows_template: str,
+    **context: Any,
+) -> Template:
+    """One page of a list ordered by a unique id: the whole page, or for htmx (the "more" button,
+    the filters) only ``rows_template``, with the cursor of the page after it."""
+    rows, next_cursor = await paginate(
+        db_session, stmt, order_column, limit=PAGE_SIZE, cursor=cursor
+    )
+    name = rows_template if is_htmx(request) else template
+    return page(name, staff, rows=rows, next_cursor=next_cursor, **context)
+
+
+def credentials_page(
+    staff: StaffIdentity, partner_id: str, client_id: str, client_secret: str
+) -> Template:
+    """New client credentials, shown once (approval, secret rotation) and never cached."""
+    return page(
+        "credentials.html",
+        staff,
+        headers={"Cache-Control": "no-store"},
+        partner_id=partner_id,
+        client_id=client_id,
+        client_secret=client_secret,
     )
 
 

@@ -10,16 +10,13 @@ from litestar.response import Redirect, Template
 from sqlmodel import col
 
 from gateway.console.forms import form_as
-from gateway.console.pages import PAGE_SIZE, PARTNERS, guard, is_htmx, page
+from gateway.console.pages import PARTNERS, credentials_page, guard, list_page, page
 from gateway.deps import AppSettings, DbSession, Staff, Vault
-from gateway.pagination import paginate
 from gateway.partners import service
 from gateway.partners.models import Partner, PartnerStatus
 from gateway.partners.schemas import ReasonBody
 from gateway.partners.views import partner_read
 from gateway.staff.models import Role
-
-NO_STORE = {"Cache-Control": "no-store"}
 
 
 @get("/partners", dependencies=PARTNERS.guard())
@@ -30,19 +27,15 @@ async def partner_list(
     status: FromQuery[str | None] = None,
     cursor: FromQuery[str | None] = None,
 ) -> Template:
-    rows, next_cursor = await paginate(
+    return await list_page(
+        request,
         db_session,
+        staff,
         service.partners_query(status or None),
         col(Partner.id),
-        limit=PAGE_SIZE,
-        cursor=cursor,
-    )
-    template = "partners/_rows.html" if is_htmx(request) else "partners/list.html"
-    return page(
-        template,
-        staff,
-        rows=rows,
-        next_cursor=next_cursor,
+        cursor,
+        template="partners/list.html",
+        rows_template="partners/_rows.html",
         status=status or "",
         statuses=[s.value for s in PartnerStatus],
     )
@@ -102,14 +95,7 @@ async def rotate_secret(
     """Issue a new client secret and show it once, as approval does."""
     secret = await service.rotate_secret(db_session, settings, partner_id, staff)
     partner = await service.get_partner(db_session, partner_id)
-    return page(
-        "credentials.html",
-        staff,
-        headers=NO_STORE,
-        partner_id=partner_id,
-        client_id=partner.client_id,
-        client_secret=secret,
-    )
+    return credentials_page(staff, partner_id, partner.client_id, secret)
 
 
 ROUTES = [

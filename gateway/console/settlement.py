@@ -12,9 +12,8 @@ from litestar.response import Redirect, Template
 from sqlmodel import col, select
 
 from gateway.console.forms import form_as
-from gateway.console.pages import PAGE_SIZE, RECONCILIATION, SETTLEMENTS, guard, is_htmx, page
+from gateway.console.pages import RECONCILIATION, SETTLEMENTS, guard, list_page
 from gateway.deps import AppSettings, DbSession, Staff
-from gateway.pagination import paginate
 from gateway.settlement import payouts, reconciliation, runs
 from gateway.settlement.models import (
     ExceptionStatus,
@@ -40,15 +39,15 @@ async def settlement_list(
         stmt = stmt.where(col(Settlement.payout_status) == status)
     if business_date:
         stmt = stmt.where(col(Settlement.business_date) == business_date)
-    rows, next_cursor = await paginate(
-        db_session, stmt, col(Settlement.id), limit=PAGE_SIZE, cursor=cursor
-    )
-    template = "settlement/_rows.html" if is_htmx(request) else "settlement/list.html"
-    return page(
-        template,
+    return await list_page(
+        request,
+        db_session,
         staff,
-        rows=rows,
-        next_cursor=next_cursor,
+        stmt,
+        col(Settlement.id),
+        cursor,
+        template="settlement/list.html",
+        rows_template="settlement/_rows.html",
         status=status or "",
         statuses=[s.value for s in PayoutStatus],
         business_date=business_date.isoformat() if business_date else "",
@@ -86,15 +85,15 @@ async def exception_list(
     stmt = select(ReconciliationException)
     if status:
         stmt = stmt.where(col(ReconciliationException.status) == status)
-    rows, next_cursor = await paginate(
-        db_session, stmt, col(ReconciliationException.id), limit=PAGE_SIZE, cursor=cursor
-    )
-    template = "settlement/_exceptions.html" if is_htmx(request) else "settlement/exceptions.html"
-    return page(
-        template,
+    return await list_page(
+        request,
+        db_session,
         staff,
-        rows=rows,
-        next_cursor=next_cursor,
+        stmt,
+        col(ReconciliationException.id),
+        cursor,
+        template="settlement/exceptions.html",
+        rows_template="settlement/_exceptions.html",
         status=status or "",
         statuses=[s.value for s in ExceptionStatus],
         can_act=staff.has(Role.FINANCE),

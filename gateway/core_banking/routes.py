@@ -9,7 +9,7 @@ still committed, because the refusal is the reference's recorded outcome.
 from __future__ import annotations
 
 from http import HTTPStatus
-from typing import Any
+from typing import Any, Protocol
 
 from litestar import Request, Response, get, post
 from litestar.openapi.datastructures import ResponseSpec
@@ -27,6 +27,7 @@ from gateway.core_banking.schemas import (
 )
 from gateway.deps import DbSession
 from gateway.errors import PROBLEM_BASE, PROBLEM_JSON, NotFound, request_id_of
+from gateway.money import Fen
 
 Answer = MoneyResult | Response[MovementRefused]
 # The handlers return either shape; the spec states which status carries which.
@@ -64,6 +65,26 @@ def _answer(request: Request[Any, Any, Any], result: MoneyResult) -> Answer:
     return Response(body, status_code=status.value, media_type=PROBLEM_JSON)
 
 
+class _OneAccountMove(Protocol):
+    """:meth:`SandboxCore.debit` or :meth:`SandboxCore.credit`: the same instruction, one way."""
+
+    async def __call__(
+        self, *, reference: str, account_no: str, amount: Fen, purpose: str
+    ) -> MoneyResult: ...
+
+
+async def _one_account(
+    request: Request[Any, Any, Any], data: MoneyMove, move: _OneAccountMove
+) -> Answer:
+    result = await move(
+        reference=data.reference,
+        account_no=data.account_no,
+        amount=data.amount,
+        purpose=data.purpose,
+    )
+    return _answer(request, result)
+
+
 @post("/v1/accounts", status_code=200, tags=["protocol"], summary="Open a Class II account")
 async def open_account(data: JSONBody[AccountOpen], db_session: DbSession) -> AccountResult:
     return await SandboxCore(db_session).open_account(
@@ -81,13 +102,7 @@ async def open_account(data: JSONBody[AccountOpen], db_session: DbSession) -> Ac
 async def debit(
     request: Request[Any, Any, Any], data: JSONBody[MoneyMove], db_session: DbSession
 ) -> Answer:
-    result = await SandboxCore(db_session).debit(
-        reference=data.reference,
-        account_no=data.account_no,
-        amount=data.amount,
-        purpose=data.purpose,
-    )
-    return _answer(request, result)
+    return await _one_account(request, data, SandboxCore(db_session).debit)
 
 
 @post(
@@ -100,13 +115,7 @@ async def debit(
 async def credit(
     request: Request[Any, Any, Any], data: JSONBody[MoneyMove], db_session: DbSession
 ) -> Answer:
-    result = await SandboxCore(db_session).credit(
-        reference=data.reference,
-        account_no=data.account_no,
-        amount=data.amount,
-        purpose=data.purpose,
-    )
-    return _answer(request, result)
+    return await _one_account(request, data, SandboxCore(db_session).credit)
 
 
 @post(

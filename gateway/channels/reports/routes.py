@@ -5,6 +5,7 @@ Each report answers JSON, or CSV with ``?format=csv`` (a header row, one line pe
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date
 from enum import StrEnum
 from typing import Annotated, Any
@@ -14,14 +15,7 @@ from litestar.di import Provide
 from litestar.params import FromQuery, QueryParameter
 
 from gateway.channels.reports import service
-from gateway.channels.reports.schemas import (
-    CohortReport,
-    CohortRowRead,
-    ConversionReport,
-    ConversionRowRead,
-    FunnelReport,
-    FunnelRowRead,
-)
+from gateway.channels.reports.schemas import CohortReport, ConversionReport, FunnelReport
 from gateway.channels.reports.service import GroupBy, Period
 from gateway.csvsafe import render_csv
 from gateway.deps import CurrentPartner, DbSession, Staff
@@ -38,17 +32,33 @@ class Format(StrEnum):
     CSV = "csv"
 
 
+# Every report's query parameters for the range of opening dates and the answer's format.
+From = Annotated[date | None, QueryParameter(name="from")]
+To = Annotated[date | None, QueryParameter(name="to")]
+FormatQuery = Annotated[Format, QueryParameter(name="format")]
+
+
 def _check_range(date_from: date | None, date_to: date | None) -> None:
     if date_from and date_to and date_from > date_to:
         raise BusinessRuleViolation("'from' must not be after 'to'.", code="invalid_date_range")
 
 
-def _csv(name: str, header: tuple[str, ...], rows: list[Any]) -> Response[Any]:
+def _csv(name: str, header: tuple[str, ...], rows: Sequence[service.Row]) -> Response[Any]:
     return Response(
         render_csv(header, [r.values() for r in rows]),
         media_type="text/csv",
         headers={"Content-Disposition": f'attachment; filename="{name}.csv"'},
     )
+
+
+def _answer(
+    fmt: Format, name: str, header: tuple[str, ...], rows: Sequence[service.Row], report: Any
+) -> Response[Any]:
+    """Every report the same way: ``report`` (its rows in their envelope) as JSON, or the rows
+    as the CSV ``name`` under ``header``."""
+    if fmt is Format.CSV:
+        return _csv(name, header, rows)
+    return Response(report)
 
 
 async def _funnel(
@@ -63,16 +73,13 @@ async def _funnel(
     rows = await service.funnel(
         db_session, group_by, partner_id=partner_id, date_from=date_from, date_to=date_to
     )
-    if fmt is Format.CSV:
-        return _csv(f"funnel-{group_by.value}", service.FUNNEL_FIELDS, rows)
-    return Response(
-        FunnelReport(
-            group_by=group_by.value,
-            date_from=date_from.isoformat() if date_from else None,
-            date_to=date_to.isoformat() if date_to else None,
-            data=[FunnelRowRead(*r.values()) for r in rows],
-        )
+    report = FunnelReport(
+        group_by=group_by.value,
+        date_from=date_from.isoformat() if date_from else None,
+        date_to=date_to.isoformat() if date_to else None,
+        data=rows,
     )
+    return _answer(fmt, f"funnel-{group_by.value}", service.FUNNEL_FIELDS, rows, report)
 
 
 @get(
@@ -85,9 +92,9 @@ async def admin_funnel(
     db_session: DbSession,
     staff: Staff,
     group_by: FromQuery[GroupBy] = GroupBy.PARTNER,
-    date_from: Annotated[date | None, QueryParameter(name="from")] = None,
-    date_to: Annotated[date | None, QueryParameter(name="to")] = None,
-    fmt: Annotated[Format, QueryParameter(name="format")] = Format.JSON,
+    date_from: From = None,
+    date_to: To = None,
+    fmt: FormatQuery = Format.JSON,
 ) -> Response[Any]:
     return await _funnel(db_session, group_by, date_from, date_to, fmt, None)
 
@@ -102,17 +109,14 @@ async def admin_cohorts(
     db_session: DbSession,
     staff: Staff,
     period: FromQuery[Period] = Period.WEEK,
-    date_from: Annotated[date | None, QueryParameter(name="from")] = None,
-    date_to: Annotated[date | None, QueryParameter(name="to")] = None,
-    fmt: Annotated[Format, QueryParameter(name="format")] = Format.JSON,
+    date_from: From = None,
+    date_to: To = None,
+    fmt: FormatQuery = Format.JSON,
 ) -> Response[Any]:
     _check_range(date_from, date_to)
     rows = await service.cohorts(db_session, period, date_from=date_from, date_to=date_to)
-    if fmt is Format.CSV:
-        return _csv(f"cohorts-{period.value}", service.COHORT_FIELDS, rows)
-    return Response(
-        CohortReport(period=period.value, data=[CohortRowRead(*r.values()) for r in rows])
-    )
+    report = CohortReport(period=period.value, data=rows)
+    return _answer(fmt, f"cohorts-{period.value}", service.COHORT_FIELDS, rows, report)
 
 
 @get(
@@ -125,19 +129,14 @@ async def admin_conversions(
     db_session: DbSession,
     staff: Staff,
     group_by: FromQuery[GroupBy] = GroupBy.PARTNER,
-    date_from: Annotated[date | None, QueryParameter(name="from")] = None,
-    date_to: Annotated[date | None, QueryParameter(name="to")] = None,
-    fmt: Annotated[Format, QueryParameter(name="format")] = Format.JSON,
+    date_from: From = None,
+    date_to: To = None,
+    fmt: FormatQuery = Format.JSON,
 ) -> Response[Any]:
     _check_range(date_from, date_to)
     rows = await service.conversions(db_session, group_by, date_from=date_from, date_to=date_to)
-    if fmt is Format.CSV:
-        return _csv(f"conversions-{group_by.value}", service.CONVERSION_FIELDS, rows)
-    return Response(
-        ConversionReport(
-            group_by=group_by.value, data=[ConversionRowRead(*r.values()) for r in rows]
-        )
-    )
+    report = ConversionReport(group_by=group_by.value, data=rows)
+    return _answer(fmt, f"conversions-{group_by.value}", service.CONVERSION_FIELDS, rows, report)
 
 
 @get(
@@ -150,9 +149,9 @@ async def partner_funnel(
     db_session: DbSession,
     partner: CurrentPartner,
     group_by: FromQuery[GroupBy] = GroupBy.PARTNER,
-    date_from: Annotated[date | None, QueryParameter(name="from")] = None,
-    date_to: Annotated[date | None, QueryParameter(name="to")] = None,
-    fmt: Annotated[Format, QueryParameter(name="format")] = Format.JSON,
+    date_from: From = None,
+    date_to: To = None,
+    fmt: FormatQuery = Format.JSON,
 ) -> Response[Any]:
     return await _funnel(db_session, group_by, date_from, date_to, fmt, partner.id)
 

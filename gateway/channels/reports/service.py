@@ -7,11 +7,11 @@ range, and nothing is loaded into Python but the grouped rows.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import date
 from enum import StrEnum
 from typing import Any
 
+import msgspec
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col
@@ -38,20 +38,6 @@ _KEYS = {
     GroupBy.SUB_CHANNEL: col(M.sub_channel),
     GroupBy.CAMPAIGN: col(M.campaign),
 }
-
-FUNNEL_FIELDS = (
-    "key",
-    "opened",
-    "activated",
-    "effective",
-    "retained_30d",
-    "retained_90d",
-    "referred",
-    "flagged",
-    "incentive_accrued",
-    "incentive_clawed_back",
-    "cost_per_effective",
-)
 
 
 def _count_true(column: Any) -> sa.ColumnElement[int]:
@@ -87,8 +73,15 @@ def _filters(
     return out
 
 
-@dataclass(frozen=True, slots=True)
-class FunnelRow:
+class Row(msgspec.Struct, frozen=True):
+    """One line of a report, declared once: its fields are the JSON answer's row and, in the
+    same order, the CSV's columns."""
+
+    def values(self) -> list[Any]:
+        return [getattr(self, name) for name in self.__struct_fields__]
+
+
+class FunnelRow(Row, frozen=True):
     key: str | None
     opened: int
     activated: int
@@ -101,8 +94,8 @@ class FunnelRow:
     incentive_clawed_back: int
     cost_per_effective: int | None
 
-    def values(self) -> list[Any]:
-        return [getattr(self, name) for name in FUNNEL_FIELDS]
+
+FUNNEL_FIELDS = FunnelRow.__struct_fields__
 
 
 def cost_per_effective(accrued: int, clawed_back: int, effective: int) -> int | None:
@@ -150,28 +143,12 @@ async def funnel(
     return out
 
 
-COHORT_FIELDS = (
-    "cohort",
-    "opened",
-    "activated",
-    "effective",
-    "retained_30d",
-    "retained_90d",
-    "referred",
-    "activation_rate",
-    "effective_rate",
-    "retention_30d_rate",
-    "retention_90d_rate",
-)
-
-
 def rate(numerator: int, denominator: int) -> float | None:
     """A share to four decimals (not money); none when nothing could convert."""
     return round(numerator / denominator, 4) if denominator else None
 
 
-@dataclass(frozen=True, slots=True)
-class CohortRow:
+class CohortRow(Row, frozen=True):
     cohort: str
     opened: int
     activated: int
@@ -184,8 +161,8 @@ class CohortRow:
     retention_30d_rate: float | None
     retention_90d_rate: float | None
 
-    def values(self) -> list[Any]:
-        return [getattr(self, name) for name in COHORT_FIELDS]
+
+COHORT_FIELDS = CohortRow.__struct_fields__
 
 
 async def cohorts(
@@ -227,24 +204,7 @@ async def cohorts(
     return out
 
 
-CONVERSION_FIELDS = (
-    "key",
-    "opened",
-    "activated",
-    "effective",
-    "retained_30d",
-    "retained_90d",
-    "referring",
-    "opened_to_activated",
-    "activated_to_effective",
-    "effective_to_retained_30d",
-    "retained_30d_to_retained_90d",
-    "retained_90d_to_referring",
-)
-
-
-@dataclass(frozen=True, slots=True)
-class ConversionRow:
+class ConversionRow(Row, frozen=True):
     """AARRR per channel: each stage counts customers who reached it *and* every stage before,
     so each rate is a true step conversion (acquire → activate → effective → retain → refer)."""
 
@@ -261,8 +221,8 @@ class ConversionRow:
     retained_30d_to_retained_90d: float | None
     retained_90d_to_referring: float | None
 
-    def values(self) -> list[Any]:
-        return [getattr(self, name) for name in CONVERSION_FIELDS]
+
+CONVERSION_FIELDS = ConversionRow.__struct_fields__
 
 
 async def conversions(
@@ -302,17 +262,13 @@ async def conversions(
     return out
 
 
-ACQUISITION_FIELDS = ("period", "key", "opened")
-
-
-@dataclass(frozen=True, slots=True)
-class AcquisitionRow:
+class AcquisitionRow(Row, frozen=True):
     period: str  # the week's Monday or the month, as in the cohort report
     key: str | None
     opened: int
 
-    def values(self) -> list[Any]:
-        return [getattr(self, name) for name in ACQUISITION_FIELDS]
+
+ACQUISITION_FIELDS = AcquisitionRow.__struct_fields__
 
 
 async def acquisition(
