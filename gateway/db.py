@@ -172,8 +172,11 @@ def bulk_insert(
     On PostgreSQL it is ``INSERT … SELECT * FROM unnest(:col1, :col2, …)``: one array parameter
     per column, so a thousand-row chunk is one small cached statement instead of SQLAlchemy's
     multi-row ``VALUES`` of one parameter per value (rendered, bound and planned on every
-    chunk, the largest database cost of a batch). Elsewhere it is that ``INSERT`` executed with
-    the list of rows.
+    chunk, the largest database cost of a batch). A column with the same value in every row (a
+    chunk's partner, channel, batch, moment; the keys an event type never has) is one scalar
+    parameter instead: asyncpg encodes, and PostgreSQL unnests, a thousand-element array per
+    column, and about half the columns of a chunk's rows are constant. Elsewhere it is that
+    ``INSERT`` executed with the list of rows.
     """
     if dialect.name != "postgresql":
         stmt: Any = sqlite.insert(table)
@@ -186,24 +189,31 @@ def bulk_insert(
     defaults = {c.name: _default_of(c) for c in table.columns if c.name not in given and c.default}
     names = [*given, *defaults]
     quote = dialect.identifier_preparer.quote
-    arrays: dict[str, list[Any]] = {}
+    values_of: dict[str, Any] = {}
+    arrays: list[str] = []
     selected: list[str] = []
     params: list[sa.BindParameter[Any]] = []
     for n, name in enumerate(names):
         column = table.c[name]
         values = [r[name] for r in rows] if name in given else [defaults[name]] * len(rows)
-        values = [v.value if isinstance(v, enum.Enum) else v for v in values]
-        element = column.type
-        if isinstance(column.type, sa.JSON):  # sent as text: asyncpg has no json[] codec of ours
-            serialize = column.type.bind_processor(dialect)  # type: ignore[no-untyped-call]
+        json = isinstance(column.type, sa.JSON)
+        if json:  # sent as text: asyncpg has no json[] codec of ours
+            serialize = column.type.bind_processor(dialect)
             values = [serialize(v) if serialize else v for v in values]
-            element = sa.Text()
         key = f"c{n}"
-        arrays[key] = values
+        sql_type = column.type.compile(dialect=dialect)
+        if n and values and _constant(values):  # the first column is an array: the row count
+            value = values[0].value if isinstance(values[0], enum.Enum) else values[0]
+            values_of[key] = value
+            params.append(sa.bindparam(key, type_=sa.Text() if json else column.type))
+            selected.append(f"CAST(:{key} AS {sql_type})")
+            continue
+        values_of[key] = [v.value if isinstance(v, enum.Enum) else v for v in values]
+        element = sa.Text() if json else column.type
         params.append(sa.bindparam(key, type_=postgresql.ARRAY(element)))
-        cast = f"u.{key}::{column.type.compile(dialect=dialect)}"
-        selected.append(cast if element is not column.type else f"u.{key}")
-    unnest = ", ".join(f":{p.key}" for p in params)
+        arrays.append(key)
+        selected.append(f"u.{key}::{sql_type}" if json else f"u.{key}")
+    unnest = ", ".join(f":{key}" for key in arrays)
     sql = (
         f"INSERT INTO {quote(table.name)} ({', '.join(quote(n) for n in names)}) "  # noqa: S608
         f"SELECT {', '.join(selected)} FROM unnest({unnest}) AS u({', '.join(arrays)})"
@@ -213,7 +223,14 @@ def bulk_insert(
         sql += f" ON CONFLICT{target} DO NOTHING"
     if returning is not None:
         sql += f" RETURNING {quote(returning)}"
-    return sa.text(sql).bindparams(*params), arrays
+    return sa.text(sql).bindparams(*params), values_of
+
+
+def _constant(values: Sequence[Any]) -> bool:
+    """Whether every value is the first one, of the same type (``1 == True``, but not as SQL)."""
+    first = values[0]
+    kind = type(first)
+    return all(v == first and type(v) is kind for v in values)
 
 
 def _default_of(column: sa.Column[Any]) -> Any:

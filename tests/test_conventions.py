@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from decimal import Decimal
 
 import pytest
@@ -32,6 +33,17 @@ def test_ids_are_prefixed_unique_and_time_sortable() -> None:
     assert ids == sorted(ids)  # creation order is sort order
     with pytest.raises(ValueError, match="unknown id prefix"):
         new_id("xyz")
+
+
+def test_id_is_a_ulid_of_its_millisecond() -> None:
+    """The first 10 digits are the creation time in milliseconds, Crockford base32."""
+    before = time.time_ns() // 1_000_000
+    digits = new_id("cus").removeprefix("cus_")
+    after = time.time_ns() // 1_000_000
+    value = 0
+    for char in digits:
+        value = value * 32 + "0123456789abcdefghjkmnpqrstvwxyz".index(char)
+    assert before <= value >> 80 <= after
 
 
 @pytest.mark.parametrize(

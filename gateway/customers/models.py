@@ -38,7 +38,7 @@ class Customer(SQLModel, table=True):
     phone: str = Field(sa_type=sa.Text)
     account_no: str = Field(sa_type=sa.Text)
     birth_date: date
-    acquired_by: str | None = Field(default=None, max_length=40, index=True)
+    acquired_by: str | None = Field(default=None, max_length=40)  # no query reads by it
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 

@@ -197,7 +197,14 @@ async def chunk_opening_features(
         partner_id = row["partner_id"]
         channel = (partner_id, row["sub_channel"])
         if channel not in channel_counts:
-            channel_counts[channel] = await _count(session, opening, *channel_of(*channel), *recent)
+            if channel[1] is None and partner_id not in partner_counts:
+                partner_counts[partner_id], channel_counts[channel] = await _with_unchanneled(
+                    session, opening, col(RiskEvent.partner_id) == partner_id, *recent
+                )
+            else:
+                channel_counts[channel] = await _count(
+                    session, opening, *channel_of(*channel), *recent
+                )
             baselines[channel] = await channel_baseline(session, *channel, at)
         if partner_id not in partner_counts:
             partner_counts[partner_id] = await _count(
@@ -217,6 +224,23 @@ async def chunk_opening_features(
             | scenario_features_of(row["scenario"], row["payload"])
         )
     return out
+
+
+async def _with_unchanneled(session: AsyncSession, *where: Any) -> tuple[int, int]:
+    """How many events match ``where``, and how many of them have no sub-channel, in ONE pass.
+
+    A partner's openings in the hour and those of its channel without a sub-channel (a batch
+    that names none) are the same rows, in a big batch all its earlier rows: two counts would
+    read them twice per chunk."""
+    row = (
+        await session.execute(
+            select(
+                sa.func.count(),
+                sa.func.count().filter(col(RiskEvent.sub_channel).is_(None)),
+            ).where(*where)
+        )
+    ).one()
+    return int(row[0]), int(row[1])
 
 
 def _add(seen: dict[str, set[str]], key: str | None, id_index: str | None) -> int:

@@ -10,6 +10,8 @@ from sqlmodel import Field, SQLModel
 
 from gateway.db import UTCDateTime, utcnow
 
+_REFERRED = sa.text("referrer_id IS NOT NULL")
+
 
 class ChannelMilestone(SQLModel, table=True):
     """Where a customer came from and how far it got (DESIGN §7); reports group these columns.
@@ -23,7 +25,13 @@ class ChannelMilestone(SQLModel, table=True):
     __table_args__ = (
         sa.Index("ix_channel_milestones_partner_opened", "partner_id", "opened_date"),
         sa.Index("ix_channel_milestones_opened", "opened_date"),
-        sa.Index("ix_channel_milestones_referrer", "referrer_id"),
+        # most customers came without a referrer: index only those who did
+        sa.Index(
+            "ix_channel_milestones_referrer",
+            "referrer_id",
+            postgresql_where=_REFERRED,
+            sqlite_where=_REFERRED,
+        ),
     )
 
     customer_id: str = Field(primary_key=True, foreign_key="customers.id", max_length=40)
