@@ -1,8 +1,9 @@
 """The fuel scenario as the benchmarks drive it: a station, drivers with mandates, fuelings.
 
-Every fueling it builds succeeds and is scored ``allow``: no plate fuels more than
+Every fueling it builds succeeds and, by day, is scored ``allow``: no plate fuels more than
 :data:`FUELINGS_PER_PLATE` times (a fourth in one day is ``fuel_impossible_volume``, a review),
-and each driver is funded for all of its plates' fuelings.
+and each driver is funded for all of its plates' fuelings. Between 00:00 and 05:00 Asia/Shanghai
+the station's tenth and later payments are reviewed (``night_burst``).
 """
 
 from __future__ import annotations

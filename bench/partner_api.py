@@ -28,6 +28,7 @@ import tempfile
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -42,6 +43,7 @@ from bench.harness import (
     slope,
     table,
 )
+from gateway.risk.features import is_night
 
 if TYPE_CHECKING:
     from bench._setup import Bench
@@ -367,10 +369,17 @@ def _machine(args: argparse.Namespace) -> str:
     )
     load = Path("/proc/loadavg").read_text().split()[:3]
     db = args.database_url.split("@")[-1] if args.database_url else "SQLite (temp file)"
+    night = (
+        "\nnote: it is night in Asia/Shanghai (00:00-05:00): the night_burst rule reviews a "
+        "station's 10th and later payments, so the signed writes take the review path (case, "
+        "hold, event); compare write figures taken at the same time of day"
+        if is_night(datetime.now(UTC))
+        else ""
+    )
     return (
         f"machine: {os.cpu_count()} cores ({cpu}), Python {platform.python_version()}, "
         f"load average at start {' '.join(load)}\n"
-        f"database: {db}; client processes: {args.client_procs}; repeats: {args.repeat}"
+        f"database: {db}; client processes: {args.client_procs}; repeats: {args.repeat}{night}"
     )
 
 
