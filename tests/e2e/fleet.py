@@ -22,6 +22,7 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, TypeVar
@@ -359,6 +360,29 @@ def add_operations_staff(fleet: Fleet) -> None:
     fleet.add_staff("crash-maker", "ops_maker")
     fleet.add_staff("crash-checker", "ops_checker")
     fleet.add_staff("crash-money", "finance", "admin")
+
+
+def snooze_night_burst(fleet: Fleet, http: httpx.Client, merchant_id: str) -> None:
+    """Snooze ``night_burst`` for a merchant the test pays many times within seconds.
+
+    Between 00:00 and 05:00 Asia/Shanghai (16:00-21:00 UTC) the rule reviews a merchant's tenth
+    and later payments of the night and holds them out of settlement, so a test that settles all
+    of its payments passed by day and failed by night. A risk analyst snoozes the rule for the
+    merchant, as ops would for a round-the-clock one: it still fires and is recorded, it does
+    not act, and the test means the same at any hour.
+    """
+    fleet.add_staff(f"risk-{merchant_id}", "risk_analyst")
+    resp = http.post(
+        "/admin/v1/risk/snoozes",
+        json={
+            "rule": "night_burst",
+            "subject": {"type": "merchant", "id": merchant_id},
+            "until": (datetime.now(UTC) + timedelta(days=1)).isoformat(),
+            "reason": "the test pays this merchant many times in a few seconds, at any hour",
+        },
+        headers=staff_headers(http, f"risk-{merchant_id}"),
+    )
+    assert resp.status_code == 201, resp.text
 
 
 def alive(fleet: Fleet, name: str) -> bool:

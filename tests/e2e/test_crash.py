@@ -28,6 +28,7 @@ from tests.e2e.fleet import (
     add_operations_staff,
     alive,
     onboard,
+    snooze_night_burst,
     staff_headers,
     wait_for,
 )
@@ -196,6 +197,7 @@ def test_server_killed_mid_payments_each_payment_happens_once(fleet: Fleet) -> N
         partner.fetch_token(a)
         money = staff_headers(b, "crash-money")
         community_id, owners = _open_and_fund(partner, a, money, count)
+        snooze_night_burst(fleet, a, community_id)
         amounts = [200_00 + n for n in range(count)]
         bills = _post(
             partner,

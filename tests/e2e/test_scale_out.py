@@ -23,7 +23,15 @@ import httpx
 from gateway.auth.signatures import verify_request
 from gateway.clock import business_date_of
 from tests.customers.support import people
-from tests.e2e.fleet import Fleet, FleetPartner, WebhookReceiver, onboard, staff_headers, wait_for
+from tests.e2e.fleet import (
+    Fleet,
+    FleetPartner,
+    WebhookReceiver,
+    onboard,
+    snooze_night_burst,
+    staff_headers,
+    wait_for,
+)
 
 BATCHES = 4
 PER_BATCH = 10
@@ -150,6 +158,7 @@ def test_two_servers_two_workers_one_effect_each(fleet: Fleet) -> None:
             ),
             201,
         )
+        snooze_night_burst(fleet, a, community["id"])
 
         # Batches: each sent to both servers at once under one key: one batch each.
         batch_ids = [
