@@ -3,7 +3,8 @@
 Every fueling it builds succeeds and, by day, is scored ``allow``: no plate fuels more than
 :data:`FUELINGS_PER_PLATE` times (a fourth in one day is ``fuel_impossible_volume``, a review),
 and each driver is funded for all of its plates' fuelings. Between 00:00 and 05:00 Asia/Shanghai
-the station's tenth and later payments are reviewed (``night_burst``).
+the station's tenth and later payments are reviewed (``night_burst``): the benchmarks run the
+gateway at 12:00 Shanghai time unless told otherwise (``--at``).
 """
 
 from __future__ import annotations

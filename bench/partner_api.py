@@ -28,7 +28,6 @@ import tempfile
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -43,7 +42,7 @@ from bench.harness import (
     slope,
     table,
 )
-from gateway.risk.features import is_night
+from gateway.risk.models import EventType
 
 if TYPE_CHECKING:
     from bench._setup import Bench
@@ -369,17 +368,10 @@ def _machine(args: argparse.Namespace) -> str:
     )
     load = Path("/proc/loadavg").read_text().split()[:3]
     db = args.database_url.split("@")[-1] if args.database_url else "SQLite (temp file)"
-    night = (
-        "\nnote: it is night in Asia/Shanghai (00:00-05:00): the night_burst rule reviews a "
-        "station's 10th and later payments, so the signed writes take the review path (case, "
-        "hold, event); compare write figures taken at the same time of day"
-        if is_night(datetime.now(UTC))
-        else ""
-    )
     return (
         f"machine: {os.cpu_count()} cores ({cpu}), Python {platform.python_version()}, "
         f"load average at start {' '.join(load)}\n"
-        f"database: {db}; client processes: {args.client_procs}; repeats: {args.repeat}{night}"
+        f"database: {db}; client processes: {args.client_procs}; repeats: {args.repeat}"
     )
 
 
@@ -450,12 +442,16 @@ async def run(args: argparse.Namespace, env: dict[str, str], work: Path) -> str:
             if args.only:
                 wanted = set(args.only.split(",")) | {"echo", "write"}
                 targets = [t for t in targets if t.key in wanted]
+            heading = f"{_machine(args)}\n{_setup.business_time(env)}\n"
             if args.profile:
-                return _machine(args) + "\n" + await _profile_targets(targets, args, work)
+                return heading + await _profile_targets(targets, args, work)
             results = Results()
             for repeat in range(args.repeat):
                 await _measure(targets, args, results, repeat)
-        return _machine(args) + "\n" + report(targets, results, args)
+        payments = await _setup.decision_counts(sessions, EventType.TRANSACTION)
+        return (
+            f"{heading}{report(targets, results, args)}\nrisk decisions on the payments: {payments}"
+        )
     finally:
         stack.close()
         await _apps.drop_table(env["GATEWAY_DATABASE_URL"])
@@ -486,6 +482,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--profile-top", type=int, default=25)
     parser.add_argument("--keep", action="store_true", help="keep the work directory (logs)")
+    from bench._setup import add_business_time  # noqa: PLC0415  (see run)
+
+    add_business_time(parser)
     args = parser.parse_args(argv)
     args.write_requests = args.write_requests or args.requests
     return args
@@ -499,7 +498,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from bench._setup import gateway_env  # noqa: PLC0415
 
     _log(f"work directory {work}; migrating {url.split('@')[-1]}")
-    env = gateway_env(url, work, _public_url())
+    env = gateway_env(url, work, _public_url(), at=args.at)
     try:
         print(asyncio.run(run(args, env, work)))
     finally:

@@ -100,21 +100,6 @@ def _log(message: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
 
 
-async def _decisions(database_url: str) -> dict[str, int]:
-    import sqlalchemy as sa  # noqa: PLC0415
-
-    from bench._setup import session_maker  # noqa: PLC0415
-
-    sessions = session_maker(database_url)
-    async with sessions() as s:
-        rows = await s.execute(
-            sa.text("SELECT outcome, COUNT(*) FROM risk_decisions GROUP BY outcome")
-        )
-        counts = {str(o): int(n) for o, n in rows.all()}
-    await sessions.kw["bind"].dispose()
-    return counts
-
-
 async def run(args: argparse.Namespace, env: dict[str, str], work: Path) -> str:
     import httpx  # noqa: PLC0415
 
@@ -141,7 +126,7 @@ async def run(args: argparse.Namespace, env: dict[str, str], work: Path) -> str:
             fuelings = Fuelings(bench, station, plates)
             for key in ("off", "on"):
                 run_load("warm-up", servers[key], await fuelings.build(warm), args.connections)
-            before = await _decisions(url)
+            before = await _setup.decision_counts(sessions)
             for repeat in range(args.repeat):
                 for key, conns in plan:
                     requests = await fuelings.build(args.requests)
@@ -153,12 +138,12 @@ async def run(args: argparse.Namespace, env: dict[str, str], work: Path) -> str:
                     if phase.errors:
                         raise RuntimeError(f"{phase.statuses} first: {phase.first_error}")
                     phases.setdefault((key, conns), []).append(phase)
-            after = await _decisions(url)
+            after = await _setup.decision_counts(sessions)
             fresh = [f"京C{n:05d}" for n in range(args.requests)]  # no fueling yet: allow
             calls = await _in_process(sessions, bench, station, drivers[0], fresh)
     await sessions.kw["bind"].dispose()
     scored = {k: n - before.get(k, 0) for k, n in after.items() if n - before.get(k, 0)}
-    return _report(args, phases, scored, calls)
+    return _report(args, phases, scored, calls, _setup.business_time(env))
 
 
 async def _in_process(
@@ -205,8 +190,9 @@ def _report(
     phases: dict[tuple[str, int], list[Phase]],
     scored: dict[str, int],
     calls: list[float],
+    business_time: str,
 ) -> str:
-    lines = [_machine(args), ""]
+    lines = [_machine(args), business_time, ""]
     for conns in (1, args.connections):
         lines += [f"== {conns} connection(s), {args.requests} requests a phase ==", ""]
         lines.append(table([phases[("off", conns)], phases[("on", conns)]]))
@@ -251,6 +237,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--connections", type=int, default=8)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--keep", action="store_true", help="keep the work directory (logs)")
+    from bench._setup import add_business_time  # noqa: PLC0415  (see run)
+
+    add_business_time(parser)
     return parser.parse_args(argv)
 
 
@@ -263,7 +252,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from bench._setup import gateway_env  # noqa: PLC0415
 
     _log(f"work directory {work}; migrating {url.split('@')[-1]}")
-    env = gateway_env(url, work)
+    env = gateway_env(url, work, at=args.at)
     try:
         print(asyncio.run(run(args, env, work)))
     finally:

@@ -14,7 +14,7 @@ from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
 from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
 from redis.asyncio import Redis
 
-from gateway import __version__
+from gateway import __version__, clock
 from gateway.audit.routes import list_audit
 from gateway.auth.front_door import partner_router, release_reservation, replay_response
 from gateway.auth.nonces import DatabaseNonceStore, RedisNonceStore
@@ -63,6 +63,7 @@ def _limit_store(settings: Settings) -> tuple[LimitStore, Redis[bytes] | None]:
 def create_app(settings: Settings | None = None) -> Litestar:
     settings = settings or get_settings()
     configure_logging(settings.resolved_log_format, settings.log_level)
+    clock.shift_process(settings.clock_shift_seconds)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncGenerator[None, None]:

@@ -12,7 +12,7 @@ from typing import Any
 import click
 import uvicorn
 
-from gateway import migrate
+from gateway import clock, migrate
 from gateway.db import create_engine, session_factory
 from gateway.errors import GatewayError
 from gateway.settings import Settings, SettingsError, get_settings
@@ -67,6 +67,7 @@ def worker() -> None:
     register_all()
 
     settings = _settings()
+    clock.shift_process(settings.clock_shift_seconds)
 
     async def run() -> None:
         configure_logging(settings.resolved_log_format, settings.log_level)
@@ -97,6 +98,7 @@ def sandbox_core(host: str, port: int) -> None:
 
     settings = _settings()
     configure_logging(settings.resolved_log_format, settings.log_level)
+    clock.shift_process(settings.clock_shift_seconds)
     if settings.is_sqlite:
         migrate.upgrade(settings.database_url)
     uvicorn.run(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import secrets
 
 import pytest
 from click.testing import CliRunner
@@ -83,6 +84,22 @@ def test_production_refuses_weak_secrets() -> None:
     )
     assert result.exit_code == 1
     assert "too weak" in result.output
+
+
+def test_production_refuses_a_shifted_clock() -> None:
+    strong = secrets.token_urlsafe(32)
+    result = CliRunner().invoke(
+        main,
+        ["db", "upgrade"],
+        env={
+            "GATEWAY_ENV": "production",
+            "GATEWAY_SECRET_KEY": strong,
+            "GATEWAY_PII_KEY": strong,
+            "GATEWAY_CLOCK_SHIFT_SECONDS": "3600",
+        },
+    )
+    assert result.exit_code == 1
+    assert "GATEWAY_CLOCK_SHIFT_SECONDS must be 0 in production" in result.output
 
 
 def test_a_public_url_oauth_cannot_serve_is_refused_at_startup(

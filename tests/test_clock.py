@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, date, datetime, timedelta
 
-from gateway.clock import business_date_of, now, travelled_to
+from gateway.clock import business_date_of, now, shift_process, travelled_to
 from gateway.db import utcnow
 
 
@@ -27,4 +27,16 @@ async def test_travel_shifts_only_its_own_context() -> None:
         assert business_date_of(now()) == date(2026, 1, 15)
         await outside
     assert abs(seen[0] - datetime.now(UTC)) < timedelta(seconds=5)
+    assert abs(utcnow() - datetime.now(UTC)) < timedelta(seconds=5)
+
+
+def test_a_shifted_process_runs_business_time_ahead_and_travel_still_lands() -> None:
+    then = datetime(2026, 1, 15, 2, tzinfo=UTC)
+    shift_process(8 * 3600)
+    try:
+        assert abs(utcnow() - (datetime.now(UTC) + timedelta(hours=8))) < timedelta(seconds=5)
+        with travelled_to(then):  # the demo travels to a moment, whatever the shift
+            assert abs(utcnow() - then) < timedelta(seconds=5)
+    finally:
+        shift_process(0)
     assert abs(utcnow() - datetime.now(UTC)) < timedelta(seconds=5)

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import ast
 import subprocess
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
+from bench._setup import shift_to
 from bench.harness import Phase, slope
 from tests.conftest import IS_PG
 
@@ -56,6 +59,8 @@ def test_benchmark_runs_at_a_tiny_size() -> None:
             "4",
             "--low-connections",
             "2",
+            "--at",  # night: every payment after a station's tenth is reviewed (night_burst)
+            "02:30",
         ],
         cwd=ROOT,
         capture_output=True,
@@ -76,3 +81,13 @@ def test_benchmark_runs_at_a_tiny_size() -> None:
     assert "slope k" in out
     assert "p99 ≤ 50 ms at 2 connections" in out
     assert "client:" in out
+    assert "business time: 02:3" in out
+    payments = ast.literal_eval(out.split("risk decisions on the payments: ")[1].splitlines()[0])
+    assert payments["review"] > payments.get("allow", 0)  # the servers ran at 02:30 Shanghai
+
+
+def test_business_time_is_pinned_to_an_hour_of_the_shanghai_day() -> None:
+    at_night = datetime(2026, 11, 30, 18, 40, tzinfo=UTC)  # 02:40 in Shanghai
+    assert shift_to("12:00", at_night) == (9 * 60 + 20) * 60
+    assert shift_to("02:30", at_night) == -10 * 60
+    assert shift_to("now", at_night) == 0
