@@ -119,6 +119,16 @@ def table_of(model: type[SQLModel]) -> sa.Table:
     return SQLModel.metadata.tables[str(model.__tablename__)]
 
 
+def dialect_insert(
+    dialect_name: str, table: sa.Table | type[SQLModel]
+) -> postgresql.Insert | sqlite.Insert:
+    """The engine's own ``INSERT`` on ``table``, the one with ``ON CONFLICT`` clauses: the one
+    place that picks PostgreSQL's or SQLite's (the engines the gateway runs on). For
+    ``ON CONFLICT DO NOTHING`` take the prebuilt :func:`insert_once`; this is for the other
+    forms (``DO UPDATE … WHERE … RETURNING``)."""
+    return postgresql.insert(table) if dialect_name == "postgresql" else sqlite.insert(table)
+
+
 @functools.cache
 def insert_once(
     dialect_name: str, table: sa.Table, key: str | None = None, returning: str | None = None
@@ -133,8 +143,9 @@ def insert_once(
     the statement's cache key each time; docs/performance.md). Python-side column defaults
     fill the keys ``values`` leaves out, as for any Core insert.
     """
-    dialect_insert = postgresql.insert if dialect_name == "postgresql" else sqlite.insert
-    stmt = dialect_insert(table).on_conflict_do_nothing(index_elements=[key] if key else None)
+    stmt = dialect_insert(dialect_name, table).on_conflict_do_nothing(
+        index_elements=[key] if key else None
+    )
     return stmt.returning(table.c[returning]) if returning else stmt
 
 

@@ -15,13 +15,12 @@ from typing import Any, Protocol
 
 import sqlalchemy as sa
 from redis.asyncio import Redis
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import col, delete
 
 from gateway.auth.models import UsedNonce
 from gateway.batching import GroupSender
-from gateway.db import UTCDateTime, autocommit, utcnow
+from gateway.db import UTCDateTime, autocommit, dialect_insert, utcnow
 
 
 class NonceStore(Protocol):
@@ -96,8 +95,7 @@ def _claim_statement(dialect: str) -> sa.Insert:
     sees the first claim's live row. Built once per dialect, with
     bound parameters: building it per call cost as much as running it (docs/performance.md).
     """
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    stmt = insert(UsedNonce).values(
+    stmt = dialect_insert(dialect, UsedNonce).values(
         scope=sa.bindparam("scope"),
         nonce=sa.bindparam("nonce"),
         expires_at=sa.bindparam("expires_at", type_=UTCDateTime()),

@@ -12,13 +12,11 @@ from collections.abc import Sequence
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
 from gateway import audit
-from gateway.db import utcnow
+from gateway.db import insert_once, table_of, utcnow
 from gateway.errors import BusinessRuleViolation, Conflict, Forbidden, NotFound
 from gateway.ids import new_id
 from gateway.partners.models import PartnerStatus
@@ -63,23 +61,21 @@ async def open_or_attach(
 ) -> RiskCase:
     """The subject's open case with its priority raised by ``weight``, or a new one."""
     key = f"{subject_type}:{subject_id}"
-    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
     now = utcnow()
     await session.execute(
-        insert(RiskCase)
-        .values(
-            id=new_id("cas"),
-            subject_type=subject_type,
-            subject_id=subject_id,
-            open_subject=key,
-            partner_id=partner_id,
-            status=CaseStatus.OPEN.value,
-            priority=0,
-            hits=0,
-            created_at=now,
-            updated_at=now,
-        )
-        .on_conflict_do_nothing(index_elements=["open_subject"])
+        insert_once(session.get_bind().dialect.name, table_of(RiskCase), "open_subject"),
+        {
+            "id": new_id("cas"),
+            "subject_type": subject_type,
+            "subject_id": subject_id,
+            "open_subject": key,
+            "partner_id": partner_id,
+            "status": CaseStatus.OPEN.value,
+            "priority": 0,
+            "hits": 0,
+            "created_at": now,
+            "updated_at": now,
+        },
     )
     await session.execute(
         sa.update(RiskCase)

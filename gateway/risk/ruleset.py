@@ -16,15 +16,13 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import event
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 from sqlmodel import col, select
 
 from gateway import audit
-from gateway.db import utcnow
+from gateway.db import insert_once, table_of, utcnow
 from gateway.errors import Conflict, Forbidden, NotFound
 from gateway.risk.models import RiskRule, RiskRuleset, RuleStatus, Severity
 from gateway.risk.rules import DEFAULT_RULES, CompiledRule, compile_rule, validate
@@ -38,15 +36,11 @@ class FourEyesViolation(Forbidden):
     code = "four_eyes_violation"
 
 
-def _insert(session: AsyncSession) -> Any:
-    return pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-
-
 async def ensure_defaults(session: AsyncSession) -> None:
     """Seed the default rules as rule set 1 unless a rule set exists."""
     if await session.scalar(select(sa.func.max(col(RiskRuleset.version)))) is not None:
         return
-    insert = _insert(session)
+    dialect = session.get_bind().dialect.name
     now = utcnow()
     rows = [
         {
@@ -66,16 +60,15 @@ async def ensure_defaults(session: AsyncSession) -> None:
         }
         for r in DEFAULT_RULES
     ]
-    await session.execute(insert(RiskRule).values(rows).on_conflict_do_nothing())
+    await session.execute(insert_once(dialect, table_of(RiskRule)), rows)
     await session.execute(
-        insert(RiskRuleset)
-        .values(
-            version=1,
-            rules={r["id"]: 1 for r in DEFAULT_RULES},
-            published_by=SYSTEM,
-            created_at=now,
-        )
-        .on_conflict_do_nothing()
+        insert_once(dialect, table_of(RiskRuleset)),
+        {
+            "version": 1,
+            "rules": {r["id"]: 1 for r in DEFAULT_RULES},
+            "published_by": SYSTEM,
+            "created_at": now,
+        },
     )
 
 

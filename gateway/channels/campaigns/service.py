@@ -10,7 +10,6 @@ from typing import Any
 import sqlalchemy as sa
 import structlog
 from msgspec import UnsetType
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 from sqlmodel.sql.expression import SelectOfScalar
@@ -27,7 +26,7 @@ from gateway.channels.campaigns.models import (
 )
 from gateway.channels.campaigns.schemas import CampaignCreate, CampaignUpdate, SubsidyRule
 from gateway.clock import business_date_of
-from gateway.db import UTCDateTime, utcnow
+from gateway.db import UTCDateTime, dialect_insert, utcnow
 from gateway.errors import FieldError, NotFound, ValidationFailed
 from gateway.ids import has_prefix, new_id
 from gateway.money import Fen, mul_div_half_up
@@ -330,9 +329,8 @@ async def _lock_month(
     engines: it locks the row on PostgreSQL (so two payments of one customer take turns at the
     monthly cap) and takes the write lock on SQLite before anything is read.
     """
-    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
     used = col(CampaignCustomerMonth.used)
-    stmt = insert(CampaignCustomerMonth).values(
+    stmt = dialect_insert(session.get_bind().dialect.name, CampaignCustomerMonth).values(
         campaign_id=campaign_id, customer_id=customer_id, month=month_of(at), used=0
     )
     stmt = stmt.on_conflict_do_update(

@@ -22,8 +22,6 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
@@ -34,7 +32,7 @@ from gateway.channels.incentives.models import (
 )
 from gateway.channels.lifecycle.models import ChannelMilestone
 from gateway.clock import SHANGHAI, business_date_of
-from gateway.db import utcnow
+from gateway.db import dialect_insert, table_of, utcnow
 from gateway.ids import new_id
 from gateway.money import basis_points
 from gateway.settlement.contracts import contract_in_force
@@ -87,11 +85,9 @@ def month_of(at: datetime) -> str:
 
 async def _count_effective(session: AsyncSession, partner_id: str, month: str) -> int:
     """Count one more effective customer for the partner's month; returns its rank n."""
-    dialect = session.get_bind().dialect.name
-    insert = pg_insert if dialect == "postgresql" else sqlite_insert
-    table = ChannelIncentiveMonth.__table__  # type: ignore[attr-defined]
+    table = table_of(ChannelIncentiveMonth)
     stmt = (
-        insert(table)
+        dialect_insert(session.get_bind().dialect.name, table)
         .values(partner_id=partner_id, month=month, effective=1)
         .on_conflict_do_update(
             index_elements=["partner_id", "month"], set_={"effective": table.c.effective + 1}

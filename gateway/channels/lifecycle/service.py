@@ -24,8 +24,6 @@ from typing import Any
 
 import sqlalchemy as sa
 import structlog
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
@@ -38,7 +36,7 @@ from gateway.channels.incentives import service as incentives
 from gateway.channels.lifecycle.models import ChannelAppliedTransaction, ChannelMilestone
 from gateway.clock import business_date_of
 from gateway.customers.models import Touchpoint
-from gateway.db import bulk_insert, one_of, utcnow
+from gateway.db import bulk_insert, insert_once, one_of, table_of, utcnow
 from gateway.notifications import emit
 from gateway.scenarios.models import Transaction, TxnStatus
 
@@ -221,14 +219,10 @@ async def milestone_for_update(session: AsyncSession, customer_id: str) -> Chann
 async def _mark_applied(session: AsyncSession, transaction_id: str) -> bool:
     """Insert the transaction's mark; False if it was applied before (or by a racing worker,
     whose mark this insert waits for on PostgreSQL)."""
-    dialect = session.get_bind().dialect.name
-    insert = pg_insert if dialect == "postgresql" else sqlite_insert
-    stmt = (
-        insert(ChannelAppliedTransaction)
-        .values(transaction_id=transaction_id, applied_at=utcnow())
-        .on_conflict_do_nothing()
+    result = await session.execute(
+        insert_once(session.get_bind().dialect.name, table_of(ChannelAppliedTransaction)),
+        {"transaction_id": transaction_id, "applied_at": utcnow()},
     )
-    result = await session.execute(stmt)
     return bool(result.rowcount)  # type: ignore[attr-defined]
 
 

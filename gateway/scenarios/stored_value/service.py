@@ -13,7 +13,6 @@ from typing import Any
 
 import sqlalchemy as sa
 import structlog
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
@@ -21,7 +20,7 @@ from gateway import risk
 from gateway.clock import business_date_of
 from gateway.core_banking import CoreBanking, CoreBankingUnavailable, MoneyStatus
 from gateway.customers.service import customer_for_partner
-from gateway.db import utcnow
+from gateway.db import insert_once, table_of, utcnow
 from gateway.errors import BusinessRuleViolation, Conflict, FieldError, NotFound, ValidationFailed
 from gateway.ids import new_id
 from gateway.partners.models import Partner
@@ -121,12 +120,7 @@ async def outstanding_balance(session: AsyncSession, partner_id: str) -> int:
 async def lock_merchant(session: AsyncSession, partner_id: str) -> Merchant:
     """The merchant's row, created on first use and held until commit."""
     values = {"partner_id": partner_id, "created_at": utcnow(), "updated_at": utcnow()}
-    insert = (
-        postgresql.insert(Merchant)
-        if session.get_bind().dialect.name == "postgresql"
-        else sqlite.insert(Merchant)
-    )
-    await session.execute(insert.values(values).on_conflict_do_nothing())
+    await session.execute(insert_once(session.get_bind().dialect.name, table_of(Merchant)), values)
     await session.execute(
         sa.update(Merchant)
         .where(col(Merchant.partner_id) == partner_id)
