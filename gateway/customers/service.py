@@ -375,26 +375,12 @@ async def open_customer(
     return opening
 
 
-async def customer_for_partner(
-    session: AsyncSession, customer_id: str, partner_id: str
-) -> tuple[Customer, CustomerLink]:
-    """A customer as one linked partner may see it; 404 for anyone else (ids cannot be probed)."""
-    row = (
-        await session.execute(
-            sa.select(Customer, CustomerLink)
-            .join(CustomerLink, col(CustomerLink.customer_id) == col(Customer.id))
-            .where(col(Customer.id) == customer_id, col(CustomerLink.partner_id) == partner_id)
-        )
-    ).first()
-    if row is None:
-        raise NotFound("No such customer.")
-    return row[0], row[1]
-
-
-def _linked_account() -> sa.Select[str]:
+def _linked(*columns: Any) -> sa.Select[Any]:
+    """``columns`` of a customer linked to a partner (``:customer``, ``:partner``): the one
+    statement of the rule that a partner sees only the customers linked to it."""
     customers, links = table_of(Customer), table_of(CustomerLink)
     return (
-        sa.select(customers.c.account_no)
+        sa.select(*columns)
         .select_from(customers.join(links, links.c.customer_id == customers.c.id))
         .where(
             customers.c.id == sa.bindparam("customer"),
@@ -403,7 +389,21 @@ def _linked_account() -> sa.Select[str]:
     )
 
 
-_LINKED_ACCOUNT = _linked_account()
+# Prebuilt: every payment reads the account, and many partner routes the customer.
+_LINKED_CUSTOMER = _linked(Customer, CustomerLink)
+_LINKED_ACCOUNT = _linked(table_of(Customer).c.account_no)
+
+
+async def customer_for_partner(
+    session: AsyncSession, customer_id: str, partner_id: str
+) -> tuple[Customer, CustomerLink]:
+    """A customer as one linked partner may see it; 404 for anyone else (ids cannot be probed)."""
+    row = (
+        await session.execute(_LINKED_CUSTOMER, {"customer": customer_id, "partner": partner_id})
+    ).first()
+    if row is None:
+        raise NotFound("No such customer.")
+    return row[0], row[1]
 
 
 async def linked_account_no(session: AsyncSession, customer_id: str, partner_id: str) -> str:
