@@ -42,18 +42,28 @@ def schedule_for(partner: Partner) -> tuple[int, ...]:
     return tuple(partner.webhook_retry_seconds or DEFAULT_SCHEDULE)
 
 
-async def emit(session: AsyncSession, partner_id: str, type_: str, data: dict[str, Any]) -> Event:
-    """Record an event for ``partner_id`` and queue its delivery (same transaction as the cause)."""
-    event = Event(id=new_id("evt"), partner_id=partner_id, type=type_, data=data)
+async def emit(session: AsyncSession, partner_id: str, type_: str, data: dict[str, Any]) -> str:
+    """Record an event for ``partner_id`` and queue its delivery (same transaction as the cause);
+    the event's id."""
+    event_id = new_id("evt")
     delivery_id = new_id("whd")
-    # Core inserts: emit runs inside every payment, and the ORM's unit of work costs several
-    # times the round trip (docs/performance.md).
-    await session.execute(_INSERT_EVENT, event.model_dump())
+    # Core inserts of plain rows: emit runs inside every payment, and the ORM's unit of work
+    # costs several times the round trip (docs/performance.md).
     await session.execute(
-        _INSERT_DELIVERY, {"id": delivery_id, "event_id": event.id, "partner_id": partner_id}
+        _INSERT_EVENT,
+        {
+            "id": event_id,
+            "partner_id": partner_id,
+            "type": type_,
+            "data": data,
+            "created_at": utcnow(),
+        },
+    )
+    await session.execute(
+        _INSERT_DELIVERY, {"id": delivery_id, "event_id": event_id, "partner_id": partner_id}
     )
     await enqueue(session, DELIVER_JOB, {"delivery_id": delivery_id}, dedupe_key=f"{delivery_id}:0")
-    return event
+    return event_id
 
 
 def event_body(event: Event) -> bytes:

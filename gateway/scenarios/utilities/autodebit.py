@@ -193,7 +193,7 @@ async def _notice(
         return
     session.add(debit)
     await session.flush()
-    event = await emit(
+    debit.notice_event_id = await emit(
         session,
         agreement.partner_id,
         "utilities.pre_debit_notice",
@@ -210,7 +210,6 @@ async def _notice(
             "debit_at": debit.debit_at.astimezone(UTC).isoformat(),
         },
     )
-    debit.notice_event_id = event.id
     await enqueue(
         session,
         PAY_JOB,
