@@ -95,7 +95,25 @@ class Verdict:
             raise RiskBlocked("Refused by the risk engine.")
 
 
+_SCALARS = frozenset({str, int, float, bool, type(None)})
+
+
 def _jsonable(value: Any) -> Any:
+    """A copy of ``value`` as its JSON column gives it back: what
+    ``json.loads(json.dumps(value, default=str))`` gives (a datetime or Decimal as its
+    ``str()``, a tuple as a list), so the rules read what is stored.
+
+    JSON scalars, lists and dicts with text keys (every value of an opening row) are copied
+    without encoding: the column encodes the row once, on insert, and a round trip here encoded
+    each event twice. Anything else takes the round trip.
+    """
+    kind = type(value)
+    if kind in _SCALARS:
+        return value
+    if kind is dict and all(type(k) is str for k in value):
+        return {k: v if type(v) in _SCALARS else _jsonable(v) for k, v in value.items()}
+    if kind is list:
+        return [v if type(v) in _SCALARS else _jsonable(v) for v in value]
     return json.loads(json.dumps(value, default=str))
 
 
