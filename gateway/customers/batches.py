@@ -32,6 +32,7 @@ from gateway.customers.service import (
     candidate,
     id_index,
     open_customers,
+    phone_index,
 )
 from gateway.db import bulk_insert, one_of, table_of, utcnow
 from gateway.errors import BusinessRuleViolation, Forbidden
@@ -193,22 +194,21 @@ async def _fail(ctx: JobContext, payload: dict[str, Any]) -> None:
 
 
 async def screen_chunk(
-    session: AsyncSession, vault: PiiVault, channel: Channel, rows: Sequence[BatchRow]
+    session: AsyncSession, channel: Channel, rows: Sequence[BatchRow]
 ) -> list[RowError | None]:
     """THE per-row decision point of a chunk, before anything is opened: one answer per row,
     a :class:`RowError` to refuse it (the row is reported ``rejected`` with that code) or
     ``None`` to open it.
 
     Every row here has passed the row rules and is not yet opened; it carries the applicant
-    (with the partner's ``context``: device id, IP, user agent), the person's blind index, the
-    customer id it will get if new, and its batch row number. It runs in the chunk's
-    transaction, so whatever it records (a risk flag, a case) commits with the openings, or
-    rolls back and runs again with them: the risk engine scores each row here (DESIGN §8),
-    each row's features counting the earlier rows of the batch, and a ``block`` refuses it.
+    (with the partner's ``context``: device id, IP, user agent), the blind indexes of the
+    person's ID number and phone, the customer id it will get if new, and its batch row
+    number. It runs in the chunk's transaction, so whatever it records (a risk flag, a case)
+    commits with the openings, or rolls back and runs again with them: the risk engine scores
+    each row here (DESIGN §8), each row's features counting the earlier rows of the batch, and a
+    ``block`` refuses it.
     """
-    verdicts = await risk.assess_openings(
-        session, vault, channel, [r.candidate.applicant for r in rows]
-    )
+    verdicts = await risk.assess_candidates(session, channel, [r.candidate for r in rows])
     return [RISK_BLOCKED if v.blocked else None for v in verdicts]
 
 
@@ -429,14 +429,20 @@ async def _open_chunk(
         birth = valid_birth_date(applicant.id_number) if same_day and item.id_index else None
         checked: Candidate | RowError
         if birth is not None and item.id_index and item.customer_id:
-            checked = Candidate(applicant, item.id_index, item.customer_id, birth)
+            checked = Candidate(
+                applicant,
+                item.id_index,
+                item.customer_id,
+                birth,
+                phone_index(vault, applicant.phone),
+            )
         else:
             checked = candidate(vault, applicant, day, item.customer_id)
         if isinstance(checked, RowError):
             results[item.row] = (Opening("rejected", error=checked), applicant)
         else:
             rows.append(BatchRow(item.row, checked))
-    decisions = await screen_chunk(session, vault, channel, rows)
+    decisions = await screen_chunk(session, channel, rows)
     admitted = [r for r, refused in zip(rows, decisions, strict=True) if refused is None]
     for r, refused in zip(rows, decisions, strict=True):
         if refused is not None:

@@ -82,6 +82,10 @@ def id_index(vault: PiiVault, id_number: str) -> str:
     return vault.blind_index("id_number", id_number)
 
 
+def phone_index(vault: PiiVault, phone: str) -> str:
+    return vault.blind_index("phone", phone)
+
+
 _REF_CONFLICT = RowError(
     "external_ref_conflict", "This external_ref already names another customer."
 )
@@ -94,12 +98,15 @@ class Candidate:
     ``customer_id`` is the id the person gets if new, chosen before the core is asked and sent
     to it as ``customer_ref``: a batch row keeps it across retries, so a chunk re-run after a
     crash asks the core for exactly the same account (the reference is the person's).
+    ``index`` and ``phone_index`` are the blind indexes of the ID number and the phone (HMACs),
+    computed once per row and read by the risk event and the customer row alike.
     """
 
     applicant: Applicant
     index: str
     customer_id: str
     birth_date: date
+    phone_index: str
 
 
 def candidate(
@@ -110,7 +117,11 @@ def candidate(
     if isinstance(birth, RowError):
         return birth
     return Candidate(
-        applicant, id_index(vault, applicant.id_number), customer_id or new_id("cus"), birth
+        applicant,
+        id_index(vault, applicant.id_number),
+        customer_id or new_id("cus"),
+        birth,
+        phone_index(vault, applicant.phone),
     )
 
 
@@ -226,7 +237,7 @@ def _customer_values(
     return {
         "id": c.customer_id,
         "id_index": c.index,
-        "phone_index": vault.blind_index("phone", a.phone),
+        "phone_index": c.phone_index,
         "name": vault.encrypt(a.name.strip(), context="customer.name"),
         "id_number": vault.encrypt(a.id_number.strip().upper(), context="customer.id_number"),
         "phone": vault.encrypt(a.phone.strip(), context="customer.phone"),

@@ -173,7 +173,7 @@ async def test_crash_after_the_core_opened_and_before_the_commit(
     monkeypatch.setattr(batches, "chunk_size", lambda settings: 5)
     monkeypatch.setattr(batches, "core_banking_for", lambda session, http: _RemoteCore(sessions))
 
-    async def unscreened(session: Any, vault: Any, channel: Any, rows: Any) -> list[None]:
+    async def unscreened(session: Any, channel: Any, rows: Any) -> list[None]:
         return [None] * len(rows)
 
     # The stand-in remote core writes through a connection of its own; on SQLite that writer
