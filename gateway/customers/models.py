@@ -93,9 +93,15 @@ class AccountBatch(SQLModel, table=True):
 
 
 class AccountBatchItem(SQLModel, table=True):
-    """One row of a batch. The submitted row is kept encrypted until it is processed."""
+    """One row of a batch. The submitted row is kept encrypted until it is processed.
+
+    Rows are read by status in row order: a chunk claims the next pending rows, a partner pages
+    through ``?status=``. The status index serves both from the first matching row; the primary
+    key alone made each chunk read and sort the whole batch (70 ms a chunk at 100,000 rows).
+    """
 
     __tablename__ = "account_batch_items"
+    __table_args__ = (sa.Index("ix_account_batch_items_status", "batch_id", "status", "row"),)
 
     batch_id: str = Field(primary_key=True, foreign_key="account_batches.id", max_length=40)
     row: int = Field(primary_key=True)
