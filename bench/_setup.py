@@ -178,8 +178,16 @@ class Bench:
             await asyncio.wait_for(worker.wait(), timeout=20)
         if state["opened"] != count:
             raise RuntimeError(f"account batch: {state}")
-        items = await self.call("GET", f"/v1/account-batches/{batch['id']}/items?limit=500")
-        return [str(i["customer_id"]) for i in items["data"]]
+        ids: list[str] = []
+        page = f"/v1/account-batches/{batch['id']}/items?limit=500"
+        while True:  # every page: the fuel benchmarks open a driver per plate, often over 500
+            items = await self.call("GET", page)
+            ids += [str(i["customer_id"]) for i in items["data"]]
+            if not items["next_cursor"]:
+                return ids
+            page = (
+                f"/v1/account-batches/{batch['id']}/items?limit=500&cursor={items['next_cursor']}"
+            )
 
     async def fund(self, customer_id: str, amount: int, admin: dict[str, str]) -> None:
         resp = await self.client.post(
