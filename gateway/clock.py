@@ -33,7 +33,8 @@ def shift_process(seconds: int) -> None:
 @contextmanager
 def travelled_to(moment: datetime) -> Iterator[None]:
     """Run as if it were ``moment``: only code in this context (and tasks it starts) sees the
-    shifted clock. The demo replays a month this way; nothing else shifts time."""
+    shifted clock. The demo replays a month this way; the only other shift is the whole
+    process's (:func:`shift_process`), and the travel lands on ``moment`` whatever it is."""
     token = _offset.set(moment - datetime.now(UTC) - _shift)
     try:
         yield
