@@ -152,6 +152,8 @@ async def _in_process(
     """The risk call alone, timed in this process on the same database: what the endpoint's
     ``collect`` adds (``assess`` + ``attach_transaction``), one fueling event per plate, rolled
     back (the endpoint's commit is shared with the payment, so it is not the engine's to count).
+    As in the endpoint, the session already holds its connection (the payment's earlier
+    statements took it) and the event is logged with the id its transaction will get.
     """
     from gateway import risk  # noqa: PLC0415
     from gateway.db import utcnow  # noqa: PLC0415
@@ -173,8 +175,10 @@ async def _in_process(
             "fuelings_today": _fuel.FUELINGS_PER_PLATE,
             "context": {"device_id": f"pos-{secrets.token_hex(4)}"},
             "occurred_at": utcnow(),
+            "txn_id": "txn_bench",
         }
         async with sessions() as s:
+            await s.connection()
             start = time.perf_counter()
             verdict = await risk.assess(s, "transaction", event)
             await risk.attach_transaction(

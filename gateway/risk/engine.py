@@ -1,4 +1,4 @@
-"""Inline scoring: log the event, compute its features, run the compiled rules, decide.
+"""Inline scoring: compute the event's features, run the compiled rules, decide, log both.
 
 ``assess`` is what the rest of the gateway calls (payments, openings, stored-value releases):
 it returns a :class:`Verdict` — ``allow``, ``review`` (a case is opened or attached; the caller
@@ -53,6 +53,20 @@ _LINK = (
     .values(txn_id=sa.bindparam("txn_id"))
 )
 SUB_CHANNEL_SUSPENDED = features.SUSPENDED
+
+
+def _event_with_decision() -> sa.Insert:
+    """PostgreSQL: an inline event and its decision in ONE statement (the event's insert as a
+    data-modifying CTE; the decision's foreign key is checked at the statement's end, when the
+    event is there). The event's parameters are its column names prefixed ``event_``."""
+    event = _EVENTS.insert().values(
+        {c.name: sa.bindparam(f"event_{c.name}", type_=c.type) for c in _EVENTS.c}
+    )
+    decision = {c.name: sa.bindparam(f"decision_{c.name}", type_=c.type) for c in _DECISIONS.c}
+    return _DECISIONS.insert().values(decision).add_cte(event.cte("logged"))
+
+
+_EVENT_WITH_DECISION = _event_with_decision()
 
 
 class RiskBlocked(BusinessRuleViolation):
@@ -245,9 +259,11 @@ async def _decide(
     rules: Sequence[CompiledRule],
     *,
     suspended: bool,
+    unlogged: Mapping[str, Any] | None = None,
 ) -> Verdict:
-    """Run the rules on a logged event; write its decision and hits (Core inserts, no ORM
-    objects: this runs on every payment)."""
+    """Run the rules on an event; write its decision and hits (Core inserts, no ORM objects:
+    this runs on every payment). ``unlogged`` is the event's row when it is not logged yet: it
+    is written with its decision (:func:`_log`)."""
     fired = [
         r
         for r, hit in zip(
@@ -296,17 +312,15 @@ async def _decide(
     reason = None
     if suspended:
         outcome, reason = Outcome.BLOCK, SUB_CHANNEL_SUSPENDED
-    await session.execute(
-        _DECISIONS.insert(),
-        {
-            "id": decision_id,
-            "event_id": row.id,
-            "event_type": row.event_type,
-            "outcome": outcome.value,
-            "ruleset_version": version,
-            "created_at": now,
-        },
-    )
+    decision = {
+        "id": decision_id,
+        "event_id": row.id,
+        "event_type": row.event_type,
+        "outcome": outcome.value,
+        "ruleset_version": version,
+        "created_at": now,
+    }
+    await _log(session, unlogged, decision)
     if hits:
         await session.execute(
             _HITS.insert(),
@@ -339,8 +353,25 @@ async def _decide(
     )
 
 
+async def _log(
+    session: AsyncSession, event: Mapping[str, Any] | None, decision: Mapping[str, Any]
+) -> None:
+    """Write a decision, and its event first unless ``event`` is None (already logged). On
+    PostgreSQL the two are one round trip; SQLite runs in process, with no round trip to save."""
+    if event is None:
+        await session.execute(_DECISIONS.insert(), decision)
+    elif session.get_bind().dialect.name == "postgresql":
+        params = {f"event_{k}": v for k, v in event.items()}
+        params.update({f"decision_{k}": v for k, v in decision.items()})
+        await session.execute(_EVENT_WITH_DECISION, params)
+    else:
+        await session.execute(_EVENTS.insert(), event)
+        await session.execute(_DECISIONS.insert(), decision)
+
+
 async def assess(session: AsyncSession, event_type: str, event: Mapping[str, Any]) -> Verdict:
-    """Score one event inline: log it, compute its features, decide (flush only).
+    """Score one event inline: compute its features, decide, log the event with its decision
+    (flush only).
 
     ``event`` carries ``partner_id`` and whatever the caller knows: ``scenario``, ``kind``,
     ``customer_id``, ``sub_channel``, ``merchant`` (else ``merchant_id``/``station_id``/the
@@ -357,8 +388,7 @@ async def assess(session: AsyncSession, event_type: str, event: Mapping[str, Any
     row = RiskEvent(**values)  # read by the features and rules; logged by the Core insert below
     computed, suspended = await features.compute(session, row)
     row.features = values["features"] = _jsonable(computed)
-    await session.execute(_EVENTS.insert(), values)
-    return await _decide(session, row, version, rules, suspended=suspended)
+    return await _decide(session, row, version, rules, suspended=suspended, unlogged=values)
 
 
 async def assess_opening_events(

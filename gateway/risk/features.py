@@ -21,10 +21,10 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlmodel import col, select
+from sqlmodel import select
 
 from gateway.clock import SHANGHAI
-from gateway.db import UTCDateTime, one_of
+from gateway.db import UTCDateTime, one_of, table_of
 from gateway.risk.models import EventType, RiskEvent, SuspendedSubChannel
 from gateway.scenarios.base import adapter_for
 
@@ -38,6 +38,10 @@ ROUND_UNIT = 10_000  # whole hundreds of yuan
 EFFECTIVE_MIN = 10_000  # ¥100: the default effective-customer threshold (DESIGN §7)
 JUST_OVER = 12_000  # "just over" the threshold: within 20 % of it
 SUSPENDED = "sub_channel_suspended"
+# Statements are built on the Core tables: a select of mapped columns goes through the ORM's
+# result loading on every execution, and the transaction statement runs on every payment.
+_E = table_of(RiskEvent)
+_SUSPENDED = table_of(SuspendedSubChannel)
 
 DEFAULTS: dict[str, dict[str, Any]] = {
     EventType.ACCOUNT_OPENING: {
@@ -91,28 +95,24 @@ def is_night(moment: datetime) -> bool:
 
 
 async def _count(session: AsyncSession, *where: Any) -> int:
-    return int(
-        await session.scalar(select(sa.func.count()).select_from(RiskEvent).where(*where)) or 0
-    )
+    return int(await session.scalar(select(sa.func.count()).select_from(_E).where(*where)) or 0)
 
 
 def _hour_bucket(session: AsyncSession) -> Any:
     if session.get_bind().dialect.name == "postgresql":
-        return sa.func.date_trunc("hour", col(RiskEvent.occurred_at))
-    return sa.func.strftime("%Y-%m-%d %H", col(RiskEvent.occurred_at))
+        return sa.func.date_trunc("hour", _E.c.occurred_at)
+    return sa.func.strftime("%Y-%m-%d %H", _E.c.occurred_at)
 
 
 def channel_of(partner_id: str, sub_channel: str | None) -> list[Any]:
     """An opening's channel: its sub-channel, or the partner's openings without one."""
     if sub_channel:
-        return [col(RiskEvent.sub_channel) == sub_channel]
-    return [col(RiskEvent.partner_id) == partner_id, col(RiskEvent.sub_channel).is_(None)]
+        return [_E.c.sub_channel == sub_channel]
+    return [_E.c.partner_id == partner_id, _E.c.sub_channel.is_(None)]
 
 
 async def _first_seen(session: AsyncSession, *where: Any) -> datetime | None:
-    return _as_moment(
-        await session.scalar(select(sa.func.min(col(RiskEvent.occurred_at))).where(*where))
-    )
+    return _as_moment(await session.scalar(select(sa.func.min(_E.c.occurred_at)).where(*where)))
 
 
 def _as_moment(first: Any) -> datetime | None:
@@ -138,9 +138,9 @@ async def channel_baseline(
             select(sa.func.count())
             .where(
                 *channel_of(partner_id, sub_channel),
-                col(RiskEvent.event_type) == EventType.ACCOUNT_OPENING.value,
-                col(RiskEvent.occurred_at) > at - WEEK - HOUR,
-                col(RiskEvent.occurred_at) <= at - HOUR,
+                _E.c.event_type == EventType.ACCOUNT_OPENING.value,
+                _E.c.occurred_at > at - WEEK - HOUR,
+                _E.c.occurred_at <= at - HOUR,
             )
             .group_by(bucket)
         )
@@ -162,15 +162,15 @@ async def _ids_by(
         return {}
     found: dict[str, set[str]] = {}
     rows = await session.execute(
-        select(column, col(RiskEvent.id_index))
+        select(column, _E.c.id_index)
         .where(
             one_of(session.get_bind().dialect, column, values),
-            col(RiskEvent.event_type) == EventType.ACCOUNT_OPENING.value,
-            col(RiskEvent.occurred_at) > at - MONTH,
-            col(RiskEvent.occurred_at) <= at,
-            col(RiskEvent.id_index).is_not(None),
+            _E.c.event_type == EventType.ACCOUNT_OPENING.value,
+            _E.c.occurred_at > at - MONTH,
+            _E.c.occurred_at <= at,
+            _E.c.id_index.is_not(None),
         )
-        .group_by(column, col(RiskEvent.id_index))
+        .group_by(column, _E.c.id_index)
     )
     for value, id_index in rows.all():
         found.setdefault(value, set()).add(id_index)
@@ -185,10 +185,10 @@ async def chunk_opening_features(
     itself, as if they had been logged and scored one by one, with a fixed number of queries."""
     phones = {r["phone_index"] for r in rows if r["phone_index"]}
     devices = {r["device_id"] for r in rows if r["device_id"]}
-    ids_by_phone = await _ids_by(session, col(RiskEvent.phone_index), phones, at)
-    ids_by_device = await _ids_by(session, col(RiskEvent.device_id), devices, at)
-    opening = col(RiskEvent.event_type) == EventType.ACCOUNT_OPENING.value
-    recent = [col(RiskEvent.occurred_at) > at - HOUR, col(RiskEvent.occurred_at) <= at]
+    ids_by_phone = await _ids_by(session, _E.c.phone_index, phones, at)
+    ids_by_device = await _ids_by(session, _E.c.device_id, devices, at)
+    opening = _E.c.event_type == EventType.ACCOUNT_OPENING.value
+    recent = [_E.c.occurred_at > at - HOUR, _E.c.occurred_at <= at]
     channel_counts: dict[tuple[str, str | None], int] = {}
     partner_counts: dict[str, int] = {}
     baselines: dict[tuple[str, str | None], dict[str, float]] = {}
@@ -199,7 +199,7 @@ async def chunk_opening_features(
         if channel not in channel_counts:
             if channel[1] is None and partner_id not in partner_counts:
                 partner_counts[partner_id], channel_counts[channel] = await _with_unchanneled(
-                    session, opening, col(RiskEvent.partner_id) == partner_id, *recent
+                    session, opening, _E.c.partner_id == partner_id, *recent
                 )
             else:
                 channel_counts[channel] = await _count(
@@ -208,7 +208,7 @@ async def chunk_opening_features(
             baselines[channel] = await channel_baseline(session, *channel, at)
         if partner_id not in partner_counts:
             partner_counts[partner_id] = await _count(
-                session, opening, col(RiskEvent.partner_id) == partner_id, *recent
+                session, opening, _E.c.partner_id == partner_id, *recent
             )
         channel_counts[channel] += 1
         partner_counts[partner_id] += 1
@@ -236,7 +236,7 @@ async def _with_unchanneled(session: AsyncSession, *where: Any) -> tuple[int, in
         await session.execute(
             select(
                 sa.func.count(),
-                sa.func.count().filter(col(RiskEvent.sub_channel).is_(None)),
+                sa.func.count().filter(_E.c.sub_channel.is_(None)),
             ).where(*where)
         )
     ).one()
@@ -257,7 +257,7 @@ def _is_transaction() -> Any:
     """``event_type = 'transaction'``, written so that no index serves it: without statistics
     (SQLite is never ANALYZEd here) the planner took the (event_type, occurred_at) index for a
     keyed count, which reads every transaction of the window, instead of the key's own index."""
-    return col(RiskEvent.event_type).concat("") == EventType.TRANSACTION.value
+    return _E.c.event_type.concat("") == EventType.TRANSACTION.value
 
 
 def _txn_count(*where: Any) -> Any:
@@ -292,8 +292,8 @@ def _since(column: Any, key: str, since: str) -> list[Any]:
     """``column`` is the event's ``key``, in the window from ``since`` to the event."""
     return [
         column == _KEY[key],
-        col(RiskEvent.occurred_at) > _AT[since],
-        col(RiskEvent.occurred_at) <= _AT["at"],
+        _E.c.occurred_at > _AT[since],
+        _E.c.occurred_at <= _AT["at"],
     ]
 
 
@@ -302,22 +302,22 @@ def _merchant_week(night: bool) -> Any:
     count, the 24-hour payment volume and its round amounts, the week's count and night count,
     and (at night) tonight's count. Separate subqueries read the merchant's week five times, and
     a busy station's week is the largest range a payment reads."""
-    at = col(RiskEvent.occurred_at)
-    day_payment = sa.and_(at > _AT["day_ago"], col(RiskEvent.kind) != "refund")
-    amount = col(RiskEvent.amount)
+    at = _E.c.occurred_at
+    day_payment = sa.and_(at > _AT["day_ago"], _E.c.kind != "refund")
+    amount = _E.c.amount
     columns = [
         sa.func.count().label("week_count"),
-        _sum_when(col(RiskEvent.night), 1).label("week_nights"),
+        _sum_when(_E.c.night, 1).label("week_nights"),
         _sum_when(at > _AT["hour_ago"], 1).label("merchant_count_1h"),
         _sum_when(day_payment, amount).label("merchant_sum_24h"),
-        _sum_when(sa.and_(day_payment, col(RiskEvent.round_amount)), amount).label("round_sum_24h"),
+        _sum_when(sa.and_(day_payment, _E.c.round_amount), amount).label("round_sum_24h"),
     ]
     if night:
-        tonight = sa.and_(col(RiskEvent.night), at >= _AT["midnight"])
+        tonight = sa.and_(_E.c.night, at >= _AT["midnight"])
         columns.append(_sum_when(tonight, 1).label("merchant_night_txns_today"))
     return (
         select(*columns)
-        .where(_is_transaction(), *_since(col(RiskEvent.merchant), "merchant", "week_ago"))
+        .where(_is_transaction(), *_since(_E.c.merchant, "merchant", "week_ago"))
         .subquery("merchant_week")
     )
 
@@ -334,22 +334,22 @@ def _one_and_done(mine: bool) -> Any:
     With ``mine`` (the event is a payment by a customer) that customer is read as the others
     are not: the event is its latest payment, so it is not farmed, and it is counted once in
     Python (:func:`_own_share`)."""
-    others = [col(RiskEvent.customer_id) != _KEY["customer"]] if mine else []
+    others = [_E.c.customer_id != _KEY["customer"]] if mine else []
     per_customer = (
         select(
-            col(RiskEvent.customer_id),
+            _E.c.customer_id,
             sa.func.count().label("n"),
-            sa.func.max(col(RiskEvent.amount)).label("amount"),
-            sa.func.max(col(RiskEvent.occurred_at)).label("last"),
+            sa.func.max(_E.c.amount).label("amount"),
+            sa.func.max(_E.c.occurred_at).label("last"),
         )
         .where(
-            *_since(col(RiskEvent.sub_channel), "sub_channel", "month_ago"),
-            col(RiskEvent.event_type) == EventType.TRANSACTION.value,
-            col(RiskEvent.kind) != "refund",
-            col(RiskEvent.customer_id).is_not(None),
+            *_since(_E.c.sub_channel, "sub_channel", "month_ago"),
+            _E.c.event_type == EventType.TRANSACTION.value,
+            _E.c.kind != "refund",
+            _E.c.customer_id.is_not(None),
             *others,
         )
-        .group_by(col(RiskEvent.customer_id))
+        .group_by(_E.c.customer_id)
         .subquery()
     )
     farmed = sa.and_(
@@ -400,10 +400,10 @@ def _suspended() -> Any:
     """Whether the event's sub-channel is suspended (every event through it is then blocked)."""
     return (
         select(sa.func.count())
-        .select_from(SuspendedSubChannel)
+        .select_from(_SUSPENDED)
         .where(
-            col(SuspendedSubChannel.partner_id) == _KEY["partner"],
-            col(SuspendedSubChannel.sub_channel) == _KEY["sub_channel"],
+            _SUSPENDED.c.partner_id == _KEY["partner"],
+            _SUSPENDED.c.sub_channel == _KEY["sub_channel"],
         )
         .scalar_subquery()
     )
@@ -432,25 +432,25 @@ def _transaction_statement(shape: _Shape) -> Any:
     customer, device, card, night, plate, refund, sub_channel, mine = shape
     parts: dict[str, Any] = {}
     for name, column, key, present, since in (
-        ("customer_count_24h", col(RiskEvent.customer_id), "customer", customer, "day_ago"),
-        ("device_count_24h", col(RiskEvent.device_id), "device", device, "day_ago"),
-        ("card_count_24h", col(RiskEvent.card_id), "card", card, "day_ago"),
-        ("partner_count_1h", col(RiskEvent.partner_id), "partner", True, "hour_ago"),
+        ("customer_count_24h", _E.c.customer_id, "customer", customer, "day_ago"),
+        ("device_count_24h", _E.c.device_id, "device", device, "day_ago"),
+        ("card_count_24h", _E.c.card_id, "card", card, "day_ago"),
+        ("partner_count_1h", _E.c.partner_id, "partner", True, "hour_ago"),
     ):
         if present:
             parts[name] = _txn_count(*_since(column, key, since))
     if plate:
         parts["plate_fuelings_today"] = _txn_count(
-            col(RiskEvent.plate_no) == _KEY["plate"],
-            col(RiskEvent.kind) != "refund",
-            col(RiskEvent.occurred_at) >= _AT["midnight"],
-            col(RiskEvent.occurred_at) <= _AT["at"],
+            _E.c.plate_no == _KEY["plate"],
+            _E.c.kind != "refund",
+            _E.c.occurred_at >= _AT["midnight"],
+            _E.c.occurred_at <= _AT["at"],
         )
     if refund:
         parts["customer_merchant_refunds_24h"] = _count_of(
-            col(RiskEvent.kind) == "refund",
-            col(RiskEvent.merchant) == _KEY["merchant"],
-            *_since(col(RiskEvent.customer_id), "customer", "day_ago"),
+            _E.c.kind == "refund",
+            _E.c.merchant == _KEY["merchant"],
+            *_since(_E.c.customer_id, "customer", "day_ago"),
         )
     derived = _merchant_week(night)
     if sub_channel:
@@ -520,7 +520,7 @@ async def transaction_features(
 
 def _count_of(*where: Any) -> Any:
     """``COUNT(*)`` of logged events of any type matching ``where``, as a scalar subquery."""
-    return select(sa.func.count()).select_from(RiskEvent).where(*where).scalar_subquery()
+    return select(sa.func.count()).select_from(_E).where(*where).scalar_subquery()
 
 
 async def release_features(session: AsyncSession, event: RiskEvent) -> tuple[dict[str, Any], bool]:
@@ -530,24 +530,24 @@ async def release_features(session: AsyncSession, event: RiskEvent) -> tuple[dic
     at, merchant = event.occurred_at, event.merchant
     midnight = local_midnight(at)
     flow = [
-        col(RiskEvent.merchant) == merchant,
-        col(RiskEvent.event_type).in_([EventType.RELEASE.value, EventType.TRANSACTION.value]),
-        sa.or_(col(RiskEvent.kind).is_(None), col(RiskEvent.kind) != "refund"),
+        _E.c.merchant == merchant,
+        _E.c.event_type.in_([EventType.RELEASE.value, EventType.TRANSACTION.value]),
+        sa.or_(_E.c.kind.is_(None), _E.c.kind != "refund"),
     ]
-    amount = sa.func.coalesce(sa.func.sum(col(RiskEvent.amount)), 0)
+    amount = sa.func.coalesce(sa.func.sum(_E.c.amount), 0)
     parts = {
         "today": select(amount)
-        .where(*flow, col(RiskEvent.occurred_at) >= midnight, col(RiskEvent.occurred_at) <= at)
+        .where(*flow, _E.c.occurred_at >= midnight, _E.c.occurred_at <= at)
         .scalar_subquery(),
         "before": select(amount)
         .where(
             *flow,
-            col(RiskEvent.occurred_at) >= midnight - MONTH,
-            col(RiskEvent.occurred_at) < midnight,
+            _E.c.occurred_at >= midnight - MONTH,
+            _E.c.occurred_at < midnight,
         )
         .scalar_subquery(),
-        "first": select(sa.func.min(col(RiskEvent.occurred_at)))
-        .where(col(RiskEvent.merchant) == merchant)
+        "first": select(sa.func.min(_E.c.occurred_at))
+        .where(_E.c.merchant == merchant)
         .scalar_subquery(),
     }
     if event.sub_channel:
