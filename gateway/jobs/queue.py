@@ -15,6 +15,29 @@ _JOBS = table_of(Job)
 _INSERT = sa.insert(_JOBS)
 
 
+def job_row(
+    kind: str,
+    payload: dict[str, Any],
+    *,
+    run_at: datetime | None = None,
+    dedupe_key: str | None = None,
+    max_attempts: int = 8,
+) -> dict[str, Any]:
+    """A queued job's column values: what :func:`enqueue` inserts, or what a caller writes in
+    one statement with the rows that caused it (:func:`gateway.db.insert_rows`)."""
+    return {
+        "id": new_id("job"),
+        "kind": kind,
+        "payload": payload,
+        "status": JobStatus.QUEUED.value,
+        "dedupe_key": dedupe_key,
+        "attempts": 0,
+        "max_attempts": max_attempts,
+        "run_at": run_at or utcnow(),
+        "created_at": utcnow(),
+    }
+
+
 async def enqueue(
     session: AsyncSession,
     kind: str,
@@ -25,23 +48,12 @@ async def enqueue(
     max_attempts: int = 8,
 ) -> str:
     """Add a job to the caller's transaction; with ``dedupe_key`` a second enqueue is a no-op."""
-    job_id = new_id("job")
-    values = {
-        "id": job_id,
-        "kind": kind,
-        "payload": payload,
-        "status": JobStatus.QUEUED.value,
-        "dedupe_key": dedupe_key,
-        "attempts": 0,
-        "max_attempts": max_attempts,
-        "run_at": run_at or utcnow(),
-        "created_at": utcnow(),
-    }
+    values = job_row(kind, payload, run_at=run_at, dedupe_key=dedupe_key, max_attempts=max_attempts)
     stmt = _INSERT
     if dedupe_key is not None:
         stmt = insert_once(session.get_bind().dialect.name, _JOBS, "dedupe_key")
     await session.execute(stmt, values)
-    return job_id
+    return str(values["id"])
 
 
 async def requeue_dead(session: AsyncSession, job_id: str) -> bool:

@@ -23,7 +23,7 @@ import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
-from gateway.db import bulk_insert, table_of, utcnow
+from gateway.db import bulk_insert, insert_rows, table_of, utcnow
 from gateway.errors import BusinessRuleViolation
 from gateway.ids import new_id
 from gateway.risk import cases, features, holds, ruleset
@@ -53,20 +53,6 @@ _LINK = (
     .values(txn_id=sa.bindparam("txn_id"))
 )
 SUB_CHANNEL_SUSPENDED = features.SUSPENDED
-
-
-def _event_with_decision() -> sa.Insert:
-    """PostgreSQL: an inline event and its decision in ONE statement (the event's insert as a
-    data-modifying CTE; the decision's foreign key is checked at the statement's end, when the
-    event is there). The event's parameters are its column names prefixed ``event_``."""
-    event = _EVENTS.insert().values(
-        {c.name: sa.bindparam(f"event_{c.name}", type_=c.type) for c in _EVENTS.c}
-    )
-    decision = {c.name: sa.bindparam(f"decision_{c.name}", type_=c.type) for c in _DECISIONS.c}
-    return _DECISIONS.insert().values(decision).add_cte(event.cte("logged"))
-
-
-_EVENT_WITH_DECISION = _event_with_decision()
 
 
 class RiskBlocked(BusinessRuleViolation):
@@ -263,7 +249,7 @@ async def _decide(
 ) -> Verdict:
     """Run the rules on an event; write its decision and hits (Core inserts, no ORM objects:
     this runs on every payment). ``unlogged`` is the event's row when it is not logged yet: it
-    is written with its decision (:func:`_log`)."""
+    is written with its decision: one round trip on PostgreSQL (:func:`insert_rows`)."""
     fired = [
         r
         for r, hit in zip(
@@ -320,7 +306,8 @@ async def _decide(
         "ruleset_version": version,
         "created_at": now,
     }
-    await _log(session, unlogged, decision)
+    logged = [(_DECISIONS, decision)]
+    await insert_rows(session, logged if unlogged is None else [(_EVENTS, unlogged), *logged])
     if hits:
         await session.execute(
             _HITS.insert(),
@@ -351,22 +338,6 @@ async def _decide(
     return Verdict(
         outcome, row.id, decision_id, version, tuple(hits), tuple(case_ids), reason, row.txn_id
     )
-
-
-async def _log(
-    session: AsyncSession, event: Mapping[str, Any] | None, decision: Mapping[str, Any]
-) -> None:
-    """Write a decision, and its event first unless ``event`` is None (already logged). On
-    PostgreSQL the two are one round trip; SQLite runs in process, with no round trip to save."""
-    if event is None:
-        await session.execute(_DECISIONS.insert(), decision)
-    elif session.get_bind().dialect.name == "postgresql":
-        params = {f"event_{k}": v for k, v in event.items()}
-        params.update({f"decision_{k}": v for k, v in decision.items()})
-        await session.execute(_EVENT_WITH_DECISION, params)
-    else:
-        await session.execute(_EVENTS.insert(), event)
-        await session.execute(_DECISIONS.insert(), decision)
 
 
 async def assess(session: AsyncSession, event_type: str, event: Mapping[str, Any]) -> Verdict:
