@@ -7,6 +7,10 @@ once (through the session and on the connection), and on PostgreSQL raw asyncpg,
 the least work that reads the row. Not a DESIGN §14 benchmark; it is the measurement behind the rule
 "prebuild statements on hot paths".
 
+Then two related rows (a child with a foreign key to its parent), written with one prebuilt
+insert each, and with ``gateway.db.insert_rows`` (one statement on PostgreSQL): what ``emit`` and
+the risk engine's event and decision save.
+
     .venv/bin/python -m bench.statements --database-url postgresql+asyncpg://root@127.0.0.1:5432/test
 """
 
@@ -14,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -21,6 +26,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
 from sqlmodel import Field, SQLModel, select
+
+from gateway.db import insert_rows
 
 TABLE = "bench_statement_costs"
 
@@ -31,6 +38,15 @@ class Row(SQLModel, table=True):
 
     id: str = Field(primary_key=True, max_length=40)
     partner_id: str = Field(max_length=40)
+    amount: int = 0
+
+
+class Child(SQLModel, table=True):
+    __tablename__ = f"{TABLE}_child"
+    metadata = Row.metadata
+
+    id: str = Field(primary_key=True, max_length=40)
+    row_id: str = Field(foreign_key=f"{TABLE}.id", max_length=40)
     amount: int = 0
 
 
@@ -91,12 +107,41 @@ async def measure(url: str, count: int) -> list[tuple[str, float]]:
                 ways.append(("raw asyncpg (baseline)", lambda: driver.fetchval(sql, "r1")))
             for label, run in ways:
                 results.append((label, await _per_call(run, count)))
+            results += await _related_rows(session, table, Child.__table__, count)  # type: ignore[attr-defined]
             await session.rollback()
     finally:
         async with engine.begin() as conn:
             await conn.run_sync(Row.metadata.drop_all)
         await engine.dispose()
     return results
+
+
+async def _related_rows(
+    session: AsyncSession, parent: sa.Table, child: sa.Table, count: int
+) -> list[tuple[str, float]]:
+    serial = itertools.count()
+    to_parent, to_child = sa.insert(parent), sa.insert(child)
+
+    def rows() -> tuple[dict[str, Any], dict[str, Any]]:
+        n = next(serial)
+        return (
+            {"id": f"p{n}", "partner_id": "p1", "amount": 1},
+            {"id": f"c{n}", "row_id": f"p{n}", "amount": 1},
+        )
+
+    async def one_each() -> None:
+        first, second = rows()
+        await session.execute(to_parent, first)
+        await session.execute(to_child, second)
+
+    async def together() -> None:
+        first, second = rows()
+        await insert_rows(session, [(parent, first), (child, second)])
+
+    return [
+        ("parent + child: a prebuilt insert each", await _per_call(one_each, count)),
+        ("parent + child: insert_rows", await _per_call(together, count)),
+    ]
 
 
 def main() -> None:
@@ -107,10 +152,12 @@ def main() -> None:
     parser.add_argument("--count", type=int, default=2000, help="executions per way")
     args = parser.parse_args()
     results = asyncio.run(measure(args.database_url, args.count))
-    base = min(micros for _, micros in results)
-    print(f"{'one primary-key read':42s} {'µs CPU':>8s} {'× fastest':>9s}")
-    for label, micros in results:
-        print(f"{label:42s} {micros:8.0f} {micros / base:8.1f}×")
+    reads, writes = results[:-2], results[-2:]
+    for title, part in (("one primary-key read", reads), ("two related rows", writes)):
+        base = min(micros for _, micros in part)
+        print(f"{title:42s} {'µs CPU':>8s} {'× fastest':>9s}")
+        for label, micros in part:
+            print(f"{label:42s} {micros:8.0f} {micros / base:8.1f}×")
 
 
 if __name__ == "__main__":

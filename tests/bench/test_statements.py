@@ -1,4 +1,4 @@
-"""bench.statements measures every way of running one statement and names the fastest."""
+"""bench.statements measures every way of running one statement, and two related inserts."""
 
 from __future__ import annotations
 
@@ -19,6 +19,8 @@ def test_every_way_is_measured_on_a_scratch_table_that_is_dropped(tmp_path: Path
         "Core select built per call (session)",
         "Core select built once (session)",
         "Core select built once (connection)",
+        "parent + child: a prebuilt insert each",
+        "parent + child: insert_rows",
     ]
     assert all(micros > 0 for _, micros in results)
     with sqlite3.connect(tmp_path / "statements.db") as db:
