@@ -248,8 +248,8 @@ async def _decide(
     unlogged: Mapping[str, Any] | None = None,
 ) -> Verdict:
     """Run the rules on an event; write its decision and hits (Core inserts, no ORM objects:
-    this runs on every payment). ``unlogged`` is the event's row when it is not logged yet: it
-    is written with its decision: one round trip on PostgreSQL (:func:`insert_rows`)."""
+    this runs on every payment). ``unlogged`` is the event's row when it is not logged yet; it
+    is written with its decision, in one round trip on PostgreSQL (:func:`insert_rows`)."""
     fired = [
         r
         for r, hit in zip(
@@ -356,7 +356,7 @@ async def assess(session: AsyncSession, event_type: str, event: Mapping[str, Any
         return (await assess_opening_events(session, [event]))[0]
     version, rules = await ruleset.active(session, event_type)
     values = event_values(event_type, event)
-    row = RiskEvent(**values)  # read by the features and rules; logged by the Core insert below
+    row = RiskEvent(**values)  # read by the features and rules; logged with its decision
     computed, suspended = await features.compute(session, row)
     row.features = values["features"] = _jsonable(computed)
     return await _decide(session, row, version, rules, suspended=suspended, unlogged=values)
