@@ -30,6 +30,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Mapping, Sequence
+from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -124,6 +125,9 @@ async def run(args: argparse.Namespace, env: dict[str, str], work: Path) -> str:
             plates_needed = -(-needed // _fuel.FUELINGS_PER_PLATE)
             drivers, plates = await _fuel.add_plates(bench, station, plates_needed)
             fuelings = Fuelings(bench, station, plates)
+            if args.station_history:
+                _log(f"logging {args.station_history:,} past payments at the station")
+                await _station_history(sessions, bench, station, args.station_history)
             for key in ("off", "on"):
                 run_load("warm-up", servers[key], await fuelings.build(warm), args.connections)
             before = await _setup.decision_counts(sessions)
@@ -144,6 +148,38 @@ async def run(args: argparse.Namespace, env: dict[str, str], work: Path) -> str:
     await sessions.kw["bind"].dispose()
     scored = {k: n - before.get(k, 0) for k, n in after.items() if n - before.get(k, 0)}
     return _report(args, phases, scored, calls, _setup.business_time(env))
+
+
+async def _station_history(sessions: Any, bench: Bench, station: str, count: int) -> None:
+    """``count`` payments by as many customers, spread over the week before business now, logged
+    at the station as the engine logs an event (ADR 0016's scenario history): the volume a busy
+    forecourt has behind each payment, which the merchant features read."""
+    from gateway.db import bulk_insert, table_of, utcnow  # noqa: PLC0415
+    from gateway.risk.engine import event_values  # noqa: PLC0415
+    from gateway.risk.models import RiskEvent  # noqa: PLC0415
+
+    now, week = utcnow(), 7 * 86_400
+    rows = [
+        event_values(
+            "transaction",
+            {
+                "partner_id": bench.partner.partner_id,
+                "scenario": "fuel",
+                "kind": "payment",
+                "customer_id": f"cus_history{n:06d}",
+                "sub_channel": station,
+                "station_id": station,
+                "amount": 20_000 + secrets.randbelow(40_000),
+                "occurred_at": now - timedelta(seconds=3_600 + secrets.randbelow(week - 3_600)),
+            },
+        )
+        for n in range(count)
+    ]
+    async with sessions() as s:
+        for start in range(0, count, 5_000):
+            chunk = rows[start : start + 5_000]
+            await s.execute(*bulk_insert(s.get_bind().dialect, table_of(RiskEvent), chunk))
+        await s.commit()
 
 
 async def _in_process(
@@ -197,6 +233,8 @@ def _report(
     business_time: str,
 ) -> str:
     lines = [_machine(args), business_time, ""]
+    if args.station_history:
+        lines[-1:] = [f"the station's past week: {args.station_history:,} payments logged", ""]
     for conns in (1, args.connections):
         lines += [f"== {conns} connection(s), {args.requests} requests a phase ==", ""]
         lines.append(table([phases[("off", conns)], phases[("on", conns)]]))
@@ -240,6 +278,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--requests", type=int, default=300, help="requests per phase")
     parser.add_argument("--connections", type=int, default=8)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument(
+        "--station-history",
+        type=int,
+        default=0,
+        help="payments to log at the station over the week before the run (a busy forecourt)",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the work directory (logs)")
     from bench._setup import add_business_time  # noqa: PLC0415  (see run)
 
