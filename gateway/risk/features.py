@@ -25,6 +25,8 @@ from sqlmodel import select
 
 from gateway.clock import SHANGHAI
 from gateway.db import UTCDateTime, one_of, table_of
+from gateway.risk import merchant_hours
+from gateway.risk.merchant_hours import sum_when
 from gateway.risk.models import EventType, RiskEvent, SuspendedSubChannel
 from gateway.scenarios.base import adapter_for
 
@@ -98,12 +100,6 @@ async def _count(session: AsyncSession, *where: Any) -> int:
     return int(await session.scalar(select(sa.func.count()).select_from(_E).where(*where)) or 0)
 
 
-def _hour_bucket(session: AsyncSession) -> Any:
-    if session.get_bind().dialect.name == "postgresql":
-        return sa.func.date_trunc("hour", _E.c.occurred_at)
-    return sa.func.strftime("%Y-%m-%d %H", _E.c.occurred_at)
-
-
 def channel_of(partner_id: str, sub_channel: str | None) -> list[Any]:
     """An opening's channel: its sub-channel, or the partner's openings without one."""
     if sub_channel:
@@ -132,7 +128,7 @@ async def channel_baseline(
 ) -> dict[str, float]:
     """The sub-channel's opening baseline: median openings per active hour over the 7 days
     before the current hour, and its history in days. Stable within one batch chunk."""
-    bucket = _hour_bucket(session)
+    bucket = merchant_hours.hour_of(session.get_bind().dialect.name)
     counts = (
         await session.execute(
             select(sa.func.count())
@@ -280,7 +276,10 @@ def _param(name: str, type_: Any = None) -> Any:
 # The inline transaction statement's parameters: the event's keys and its window boundaries.
 _AT = {
     name: _param(name, UTCDateTime())
-    for name in ("at", "hour_ago", "day_ago", "week_ago", "month_ago", "midnight")
+    for name in (
+        *("at", "hour_ago", "day_ago", "week_ago", "month_ago", "midnight"),
+        *("week_start", "day_start", "sealed", "recent"),
+    )
 }
 _KEY = {
     name: _param(name)
@@ -298,32 +297,76 @@ def _since(column: Any, key: str, since: str) -> list[Any]:
 
 
 def _merchant_week(night: bool) -> Any:
-    """The merchant's week in ONE pass over its index, as a one-row derived table: the hour's
-    count, the 24-hour payment volume and its round amounts, the week's count and night count,
-    and (at night) tonight's count. Separate subqueries read the merchant's week five times, and
-    a busy station's week is the largest range a payment reads."""
+    """The merchant's week as a one-row derived table: the hour's count, the 24-hour payment
+    volume and its round amounts, the week's count and night count, and (at night) tonight's
+    count, each read from the sums of the sealed hours in its window plus the events of the
+    rest (ADR 0023), so a busy station costs what a quiet one does. Also the range of the
+    merchant's filled hours, which the caller checks covers the week."""
     at = _E.c.occurred_at
-    day_payment = sa.and_(at > _AT["day_ago"], _E.c.kind != "refund")
-    amount = _E.c.amount
-    columns = [
-        sa.func.count().label("week_count"),
-        _sum_when(_E.c.night, 1).label("week_nights"),
-        _sum_when(at > _AT["hour_ago"], 1).label("merchant_count_1h"),
-        _sum_when(day_payment, amount).label("merchant_sum_24h"),
-        _sum_when(sa.and_(day_payment, _E.c.round_amount), amount).label("round_sum_24h"),
-    ]
+    mine = (_is_transaction(), _E.c.merchant == _KEY["merchant"])
+    segments = (
+        (at > _AT["week_ago"], at < _AT["week_start"]),
+        (at > _AT["day_ago"], at < _AT["day_start"]),
+        (at >= _AT["recent"], at <= _AT["at"]),
+    )
+    raw = sa.union_all(
+        *(
+            sa.select(at, _E.c.kind, _E.c.amount, _E.c.round_amount, _E.c.night).where(*mine, *part)
+            for part in segments
+        )
+    ).subquery("raw")
+    x, unsealed = raw.c.occurred_at, raw.c.occurred_at >= _AT["sealed"]
+    in_week = sa.and_(x > _AT["week_ago"], sa.or_(x < _AT["week_start"], unsealed))
+    day_payment = sa.and_(
+        x > _AT["day_ago"], sa.or_(x < _AT["day_start"], unsealed), raw.c.kind != "refund"
+    )
+    events = {
+        "week_count": sum_when(in_week, 1),
+        "week_nights": sum_when(sa.and_(in_week, raw.c.night), 1),
+        "merchant_count_1h": sum_when(x > _AT["hour_ago"], 1),
+        "merchant_sum_24h": sum_when(day_payment, raw.c.amount),
+        "round_sum_24h": sum_when(sa.and_(day_payment, raw.c.round_amount), raw.c.amount),
+    }
+    h = merchant_hours.HOURS.c
+    in_day = h.hour >= _AT["day_start"]
+    sums = {
+        "week_count": sa.func.sum(h.count),
+        "week_nights": sa.func.sum(h.nights),
+        "merchant_sum_24h": sum_when(in_day, h.payment_sum),
+        "round_sum_24h": sum_when(in_day, h.round_sum),
+    }
     if night:
-        tonight = sa.and_(_E.c.night, at >= _AT["midnight"])
-        columns.append(_sum_when(tonight, 1).label("merchant_night_txns_today"))
+        events["merchant_night_txns_today"] = sum_when(
+            sa.and_(raw.c.night, x >= _AT["midnight"], unsealed), 1
+        )
+        sums["merchant_night_txns_today"] = sum_when(h.hour >= _AT["midnight"], h.nights)
+    from_events = select(*(v.label(k) for k, v in events.items())).subquery("from_events")
+    from_sums = (
+        select(*(v.label(k) for k, v in sums.items()))
+        .where(
+            h.merchant == _KEY["merchant"],
+            h.hour >= _AT["week_start"],
+            h.hour < _AT["sealed"],
+        )
+        .subquery("from_sums")
+    )
+    sealed = merchant_hours.SEALED.c
+    columns = [
+        (
+            sa.func.coalesce(from_events.c[k], 0) + sa.func.coalesce(from_sums.c[k], 0)
+            if k in sums
+            else from_events.c[k]
+        ).label(k)
+        for k in events
+    ]
+    for name in ("since", "until"):
+        covered = select(sealed[name]).where(sealed.merchant == _KEY["merchant"])
+        columns.append(covered.scalar_subquery().label(f"sealed_{name}"))
     return (
         select(*columns)
-        .where(_is_transaction(), *_since(_E.c.merchant, "merchant", "week_ago"))
+        .select_from(from_events.join(from_sums, sa.true()))
         .subquery("merchant_week")
     )
-
-
-def _sum_when(condition: Any, value: Any) -> Any:
-    return sa.func.sum(sa.case((condition, value), else_=0))
 
 
 def _one_and_done(mine: bool) -> Any:
@@ -361,7 +404,7 @@ def _one_and_done(mine: bool) -> Any:
     return (
         select(
             sa.func.count().label("sub_channel_customers_30d"),
-            _sum_when(farmed, 1).label("farmed_30d"),
+            sum_when(farmed, 1).label("farmed_30d"),
         )
         .select_from(per_customer)
         .subquery("one_and_done")
@@ -470,6 +513,7 @@ def _transaction_params(event: RiskEvent) -> dict[str, Any]:
         "week_ago": at - WEEK,
         "month_ago": at - MONTH,
         "midnight": local_midnight(at),
+        **merchant_hours.window_params(at, at - WEEK, at - DAY),
         "customer": event.customer_id,
         "device": event.device_id,
         "card": event.card_id,
@@ -480,6 +524,27 @@ def _transaction_params(event: RiskEvent) -> dict[str, Any]:
     }
 
 
+async def _read_transaction(session: AsyncSession, event: RiskEvent) -> dict[str, Any]:
+    """The transaction statement's row, read again after filling the merchant's sealed hours
+    when the week needs hours its range does not cover (the first payment of each hour at a
+    station). A late event, one whose own hour is covered, is added to its hour's sum here,
+    in the transaction that logs it."""
+    statement, params = _transaction_statement(_shape(event)), _transaction_params(event)
+    got = dict((await session.execute(statement, params)).one()._mapping)
+    found = (got.pop("sealed_since"), got.pop("sealed_until"))
+    need = (params["week_start"], params["sealed"])
+    if event.merchant is None:
+        return got
+    if not merchant_hours.covers(*found, *need):
+        await merchant_hours.seal(session, event.merchant, found, need)
+        got = dict((await session.execute(statement, params)).one()._mapping)
+        found = (got.pop("sealed_since"), got.pop("sealed_until"))
+    hour = merchant_hours.floor_hour(event.occurred_at)
+    if merchant_hours.covers(*found, hour, hour + HOUR):
+        await merchant_hours.add_late(session, event)
+    return got
+
+
 async def transaction_features(
     session: AsyncSession, event: RiskEvent
 ) -> tuple[dict[str, Any], bool]:
@@ -487,9 +552,9 @@ async def transaction_features(
     the event added in Python, and whether its sub-channel is suspended (same round trip): this
     runs inline on every payment (docs/performance.md)."""
     payload = event.payload
-    row = await session.execute(_transaction_statement(_shape(event)), _transaction_params(event))
+    got = await _read_transaction(session, event)
     own = _own_share(event)
-    got = {k: int(v or 0) + own[k] for k, v in row.one()._mapping.items()}
+    got = {k: int(v or 0) + own[k] for k, v in got.items()}
     suspended = got.pop(SUSPENDED, 0) > 0
     volume, week = got.pop("merchant_sum_24h"), got.pop("week_count")
     round_sum, week_nights = got.pop("round_sum_24h"), got.pop("week_nights")

@@ -255,3 +255,28 @@ class SuspendedSubChannel(SQLModel, table=True):
     case_id: str = Field(foreign_key="risk_cases.id", max_length=40)
     created_by: str = Field(max_length=120)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class MerchantHour(SQLModel, table=True):
+    """A merchant's transactions in one sealed hour, summed (ADR 0023): a payment reads a week
+    of these instead of the week's events. Only hours inside the merchant's
+    :class:`MerchantSealed` range are authoritative; an hour with no events has no row."""
+
+    __tablename__ = "risk_merchant_hours"
+
+    merchant: str = Field(primary_key=True, max_length=80)
+    hour: datetime = Field(primary_key=True, sa_type=UTCDateTime)
+    count: int = 0
+    nights: int = 0
+    payment_sum: int = Field(default=0, sa_type=sa.BigInteger)
+    round_sum: int = Field(default=0, sa_type=sa.BigInteger)
+
+
+class MerchantSealed(SQLModel, table=True):
+    """The hours ``[since, until)`` whose :class:`MerchantHour` rows are filled for a merchant."""
+
+    __tablename__ = "risk_merchant_sealed"
+
+    merchant: str = Field(primary_key=True, max_length=80)
+    since: datetime = Field(sa_type=UTCDateTime)
+    until: datetime = Field(sa_type=UTCDateTime)

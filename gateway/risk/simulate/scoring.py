@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from gateway.pii import PiiVault
-from gateway.risk import ruleset
+from gateway.risk import merchant_hours, ruleset
 from gateway.risk.engine import Verdict, assess, assess_opening_events, event_row
 from gateway.risk.models import RuleStatus
 from gateway.risk.openings import opening_event
@@ -87,7 +87,9 @@ async def run(
     flags = Flags()
     async with sessions() as session:
         await ruleset.ensure_defaults(session)
-        session.add_all(event_row(e.event_type, e.assessed()) for e in scenario.history)
+        history = [event_row(e.event_type, e.assessed()) for e in scenario.history]
+        session.add_all(history)
+        await merchant_hours.forget(session, (e.merchant for e in history))
         await session.commit()
     units = list(_units(scenario.steps))
     for start in range(0, len(units), COMMIT_EVERY):
