@@ -278,7 +278,7 @@ _AT = {
     name: _param(name, UTCDateTime())
     for name in (
         *("at", "hour_ago", "day_ago", "week_ago", "month_ago", "midnight"),
-        *("week_start", "day_start", "sealed", "recent"),
+        *("week_start", "day_start", "sealed", "recent", "month_start"),
     )
 }
 _KEY = {
@@ -350,7 +350,6 @@ def _merchant_week(night: bool) -> Any:
         )
         .subquery("from_sums")
     )
-    sealed = merchant_hours.SEALED.c
     columns = [
         (
             sa.func.coalesce(from_events.c[k], 0) + sa.func.coalesce(from_sums.c[k], 0)
@@ -359,9 +358,7 @@ def _merchant_week(night: bool) -> Any:
         ).label(k)
         for k in events
     ]
-    for name in ("since", "until"):
-        covered = select(sealed[name]).where(sealed.merchant == _KEY["merchant"])
-        columns.append(covered.scalar_subquery().label(f"sealed_{name}"))
+    columns += _sealed_range()
     return (
         select(*columns)
         .select_from(from_events.join(from_sums, sa.true()))
@@ -524,15 +521,19 @@ def _transaction_params(event: RiskEvent) -> dict[str, Any]:
     }
 
 
-async def _read_transaction(session: AsyncSession, event: RiskEvent) -> dict[str, Any]:
-    """The transaction statement's row, read again after filling the merchant's sealed hours
-    when the week needs hours its range does not cover (the first payment of each hour at a
-    station). A late event, one whose own hour is covered, is added to its hour's sum here,
-    in the transaction that logs it."""
-    statement, params = _transaction_statement(_shape(event)), _transaction_params(event)
+async def _read_with_sums(
+    session: AsyncSession,
+    event: RiskEvent,
+    statement: Any,
+    params: Mapping[str, Any],
+    need: tuple[datetime, datetime],
+) -> dict[str, Any]:
+    """A features statement's row for an event at a merchant (ADR 0023), read again after
+    filling the merchant's sealed hours when ``need`` is not covered (the first event of each
+    hour there). A late event, one whose own hour is covered, is added to its hour's sums
+    here, in the transaction that logs it."""
     got = dict((await session.execute(statement, params)).one()._mapping)
     found = (got.pop("sealed_since"), got.pop("sealed_until"))
-    need = (params["week_start"], params["sealed"])
     if event.merchant is None:
         return got
     if not merchant_hours.covers(*found, *need):
@@ -545,6 +546,18 @@ async def _read_transaction(session: AsyncSession, event: RiskEvent) -> dict[str
     return got
 
 
+def _sealed_range() -> list[Any]:
+    """The merchant's filled hours ``[since, until)``, as two scalar subqueries."""
+    sealed = merchant_hours.SEALED.c
+    return [
+        select(sealed[name])
+        .where(sealed.merchant == _KEY["merchant"])
+        .scalar_subquery()
+        .label(f"sealed_{name}")
+        for name in ("since", "until")
+    ]
+
+
 async def transaction_features(
     session: AsyncSession, event: RiskEvent
 ) -> tuple[dict[str, Any], bool]:
@@ -552,7 +565,14 @@ async def transaction_features(
     the event added in Python, and whether its sub-channel is suspended (same round trip): this
     runs inline on every payment (docs/performance.md)."""
     payload = event.payload
-    got = await _read_transaction(session, event)
+    params = _transaction_params(event)
+    got = await _read_with_sums(
+        session,
+        event,
+        _transaction_statement(_shape(event)),
+        params,
+        (params["week_start"], params["sealed"]),
+    )
     own = _own_share(event)
     got = {k: int(v or 0) + own[k] for k, v in got.items()}
     suspended = got.pop(SUSPENDED, 0) > 0
@@ -588,46 +608,84 @@ def _count_of(*where: Any) -> Any:
     return select(sa.func.count()).select_from(_E).where(*where).scalar_subquery()
 
 
+@functools.cache
+def _release_statement(sub_channel: bool) -> Any:
+    """The merchant's escrow flow (releases and what came in, but refunds) today and over the
+    30 days before today, each from the sums of its sealed hours plus the events since the
+    last one (ADR 0023); its first event; and the range of its filled hours."""
+    at = _E.c.occurred_at
+    raw = (
+        sa.select(at, _E.c.amount)
+        .where(
+            _E.c.merchant == _KEY["merchant"],
+            merchant_hours.summed_types(),
+            merchant_hours.in_flow(),
+            at >= _AT["sealed"],
+            at <= _AT["at"],
+        )
+        .subquery("raw")
+    )
+    h = merchant_hours.HOURS.c
+    today_events, today_hours = raw.c.occurred_at >= _AT["midnight"], h.hour >= _AT["midnight"]
+    from_events = sa.select(
+        sum_when(today_events, raw.c.amount).label("today"),
+        sum_when(sa.not_(today_events), raw.c.amount).label("before"),
+    ).subquery("from_events")
+    from_sums = (
+        sa.select(
+            sum_when(today_hours, h.flow_sum).label("today"),
+            sum_when(sa.not_(today_hours), h.flow_sum).label("before"),
+        )
+        .where(
+            h.merchant == _KEY["merchant"],
+            h.hour >= _AT["month_start"],
+            h.hour < _AT["sealed"],
+        )
+        .subquery("from_sums")
+    )
+    columns = [
+        (sa.func.coalesce(from_events.c[k], 0) + sa.func.coalesce(from_sums.c[k], 0)).label(k)
+        for k in ("today", "before")
+    ]
+    first = select(sa.func.min(at)).where(_E.c.merchant == _KEY["merchant"])
+    columns += [first.scalar_subquery().label("first"), *_sealed_range()]
+    if sub_channel:
+        columns.append(_suspended().label(SUSPENDED))
+    return sa.select(*columns).select_from(from_events.join(from_sums, sa.true()))
+
+
 async def release_features(session: AsyncSession, event: RiskEvent) -> tuple[dict[str, Any], bool]:
     """The merchant's money out of (releases) and into (top-ups) escrow today vs. its daily mean
     over the 30 days before today (over its days of history when it has fewer), for a release
     about to be logged, and whether its sub-channel is suspended, in one statement."""
-    at, merchant = event.occurred_at, event.merchant
+    at = event.occurred_at
     midnight = local_midnight(at)
-    flow = [
-        _E.c.merchant == merchant,
-        _E.c.event_type.in_([EventType.RELEASE.value, EventType.TRANSACTION.value]),
-        sa.or_(_E.c.kind.is_(None), _E.c.kind != "refund"),
-    ]
-    amount = sa.func.coalesce(sa.func.sum(_E.c.amount), 0)
-    parts = {
-        "today": select(amount)
-        .where(*flow, _E.c.occurred_at >= midnight, _E.c.occurred_at <= at)
-        .scalar_subquery(),
-        "before": select(amount)
-        .where(
-            *flow,
-            _E.c.occurred_at >= midnight - MONTH,
-            _E.c.occurred_at < midnight,
-        )
-        .scalar_subquery(),
-        "first": select(sa.func.min(_E.c.occurred_at))
-        .where(_E.c.merchant == merchant)
-        .scalar_subquery(),
+    month_start, sealed = midnight - MONTH, merchant_hours.sealed_before(at)
+    params = {
+        "at": at,
+        "midnight": midnight,
+        "month_start": month_start,
+        "sealed": sealed,
+        "merchant": event.merchant,
+        "partner": event.partner_id,
+        "sub_channel": event.sub_channel,
     }
-    if event.sub_channel:
-        parts[SUSPENDED] = _suspended()
-    params = {"partner": event.partner_id, "sub_channel": event.sub_channel}
-    row = (await session.execute(select(*(v.label(k) for k, v in parts.items())), params)).one()
-    first = _as_moment(row.first)
+    row = await _read_with_sums(
+        session,
+        event,
+        _release_statement(bool(event.sub_channel)),
+        params,
+        (month_start, sealed),
+    )
+    first = _as_moment(row["first"])
     first = at if first is None or first > at else first
     own = event.amount if event.kind != "refund" else 0
     return {
         "amount": event.amount,
-        "merchant_amount_today": int(row.today or 0) + own,
-        "merchant_daily_mean_30d": daily_mean(int(row.before or 0), first, midnight),
+        "merchant_amount_today": int(row["today"] or 0) + own,
+        "merchant_daily_mean_30d": daily_mean(int(row["before"] or 0), first, midnight),
         "merchant_history_days": _days_since(first, at),
-    }, bool(row._mapping.get(SUSPENDED))
+    }, bool(row.get(SUSPENDED))
 
 
 def daily_mean(total: int, first: datetime, midnight: datetime) -> float:

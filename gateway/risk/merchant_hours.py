@@ -36,7 +36,8 @@ HOUR = timedelta(hours=1)
 _E = table_of(RiskEvent)
 HOURS = table_of(MerchantHour)
 SEALED = table_of(MerchantSealed)
-_SUMS = ("count", "nights", "payment_sum", "round_sum")
+_SUMS = ("count", "nights", "payment_sum", "round_sum", "flow_sum")
+_SUMMED = (EventType.TRANSACTION.value, EventType.RELEASE.value)
 
 
 def floor_hour(moment: datetime) -> datetime:
@@ -59,15 +60,30 @@ def covers(since: datetime | None, until: datetime | None, lo: datetime, hi: dat
 
 
 def _hour_sums() -> list[Any]:
-    """The sums of an hour's row: ``kind != 'refund'`` is false in SQL for a NULL kind, as in
-    the features read from the events."""
-    payment = _E.c.kind != "refund"
+    """The sums of an hour's row. ``kind != 'refund'`` is false in SQL for a NULL kind, as in
+    the transaction features read from the events; the flow (releases and what came in) counts
+    a NULL kind, as the release features do."""
+    transaction = _E.c.event_type == EventType.TRANSACTION.value
+    payment = sa.and_(transaction, _E.c.kind != "refund")
     return [
-        sa.func.count().label("count"),
-        sum_when(_E.c.night, 1).label("nights"),
+        sum_when(transaction, 1).label("count"),
+        sum_when(sa.and_(transaction, _E.c.night), 1).label("nights"),
         sum_when(payment, _E.c.amount).label("payment_sum"),
         sum_when(sa.and_(payment, _E.c.round_amount), _E.c.amount).label("round_sum"),
+        sum_when(in_flow(), _E.c.amount).label("flow_sum"),
     ]
+
+
+def in_flow() -> Any:
+    """An event of a merchant's escrow flow, once its type is known to be a transaction or a
+    release: anything but a refund."""
+    return sa.or_(_E.c.kind.is_(None), _E.c.kind != "refund")
+
+
+def summed_types() -> Any:
+    """``event_type`` in the summed types, written so that no index serves it (see
+    :func:`gateway.risk.features._is_transaction`): the merchant's index does."""
+    return _E.c.event_type.concat("").in_(_SUMMED)
 
 
 def sum_when(condition: Any, value: Any) -> Any:
@@ -94,7 +110,7 @@ async def _fill(session: AsyncSession, merchant: str, lo: datetime, hi: datetime
         sa.select(hour, *_hour_sums())
         .where(
             _E.c.merchant == merchant,
-            _E.c.event_type == EventType.TRANSACTION.value,
+            summed_types(),
             _E.c.occurred_at >= lo,
             _E.c.occurred_at < hi,
         )
@@ -151,17 +167,19 @@ async def seal(
 
 
 async def add_late(session: AsyncSession, event: RiskEvent) -> None:
-    """Add a transaction event to its hour's sum, in the transaction that logs it: its hour is
-    already covered (the caller read the range with the event's features)."""
-    payment = event.kind is not None and event.kind != "refund"
+    """Add a transaction or release to its hour's sums, in the transaction that logs it: its
+    hour is already covered (the caller read the range with the event's features)."""
+    transaction = event.event_type == EventType.TRANSACTION
+    payment = transaction and event.kind is not None and event.kind != "refund"
     amount = event.amount if payment else 0
     values = {
         "merchant": event.merchant,
         "hour": floor_hour(event.occurred_at),
-        "count": 1,
-        "nights": int(event.night),
+        "count": int(transaction),
+        "nights": int(transaction and event.night),
         "payment_sum": amount,
         "round_sum": amount if event.round_amount else 0,
+        "flow_sum": event.amount if event.kind != "refund" else 0,
     }
     await session.execute(_add(session.get_bind().dialect.name), values)
 

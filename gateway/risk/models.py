@@ -258,9 +258,10 @@ class SuspendedSubChannel(SQLModel, table=True):
 
 
 class MerchantHour(SQLModel, table=True):
-    """A merchant's transactions in one sealed hour, summed (ADR 0023): a payment reads a week
-    of these instead of the week's events. Only hours inside the merchant's
-    :class:`MerchantSealed` range are authoritative; an hour with no events has no row."""
+    """A merchant's transactions (and its escrow flow: transactions and releases but refunds)
+    in one sealed hour, summed (ADR 0023): a payment reads a week of these, a release 30 days,
+    instead of the events. Only hours inside the merchant's :class:`MerchantSealed` range are
+    authoritative; an hour with no events has no row."""
 
     __tablename__ = "risk_merchant_hours"
 
@@ -270,6 +271,7 @@ class MerchantHour(SQLModel, table=True):
     nights: int = 0
     payment_sum: int = Field(default=0, sa_type=sa.BigInteger)
     round_sum: int = Field(default=0, sa_type=sa.BigInteger)
+    flow_sum: int = Field(default=0, sa_type=sa.BigInteger)
 
 
 class MerchantSealed(SQLModel, table=True):

@@ -1,9 +1,10 @@
-"""risk merchant hours: a merchant's transactions summed per sealed hour (ADR 0023)
+"""risk merchant hours: a merchant's transactions and releases summed per sealed hour (ADR 0023)
 
 A payment's merchant features (the week's count and night share, the 24 hours' volume and
-round-amount share) read the sums of the hours that ended at least 15 minutes ago, plus the
-events of the window's partial first hour and of the last hour or so, instead of every event of
-the week. ``risk_merchant_sealed`` says which hours of a merchant are filled.
+round-amount share) and a release's (the escrow flow today and over the 30 days before) read the
+sums of the hours that ended at least 15 minutes ago, plus the events of the windows' partial
+first hours and of the last hour or so, instead of every event of the window.
+``risk_merchant_sealed`` says which hours of a merchant are filled.
 
 Revision ID: 0018
 Revises: 0017
@@ -35,6 +36,7 @@ def upgrade() -> None:
         sa.Column("nights", sa.Integer(), nullable=False),
         sa.Column("payment_sum", sa.BigInteger(), nullable=False),
         sa.Column("round_sum", sa.BigInteger(), nullable=False),
+        sa.Column("flow_sum", sa.BigInteger(), nullable=False),
         sa.PrimaryKeyConstraint("merchant", "hour", name=op.f("pk_risk_merchant_hours")),
     )
     op.create_table(

@@ -1,8 +1,8 @@
 """A merchant's features read from sealed-hour sums equal those read from its events (ADR 0023).
 
-Payments are scored through the engine in any time order, so some land in hours an earlier
-payment already sealed; each payment's recorded features are compared with the same features
-counted in Python over every payment logged before it.
+Payments and releases are scored through the engine in any time order, so some land in hours an
+earlier event already sealed; each event's recorded merchant features are compared with the same
+features counted in Python over every event logged before it.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from gateway.risk.engine import event_row
-from gateway.risk.features import is_night, is_round, local_midnight
+from gateway.risk.features import daily_mean, is_night, is_round, local_midnight
 from gateway.risk.merchant_hours import HOURS, SEALED, forget
 from gateway.risk.models import EventType, RiskEvent
 from tests.risk.support import score
@@ -38,16 +38,23 @@ class Paid:
     at: datetime
     amount: int
     kind: str | None
+    event_type: str = EventType.TRANSACTION
 
     @property
     def payment(self) -> bool:
-        return self.kind is not None and self.kind != "refund"
+        return self.transaction and self.kind is not None and self.kind != "refund"
+
+    @property
+    def transaction(self) -> bool:
+        return self.event_type == EventType.TRANSACTION
 
 
 def expected(logged: list[Paid], event: Paid) -> dict[str, Any]:
     """The merchant features of ``event`` counted over the log plus the event itself."""
+    if event.event_type == EventType.RELEASE:
+        return expected_release(logged, event)
     t = event.at
-    mine = [*logged, event]
+    mine = [p for p in [*logged, event] if p.transaction]
 
     def since(delta: timedelta) -> list[Paid]:
         return [p for p in mine if t - delta < p.at <= t]
@@ -67,11 +74,26 @@ def expected(logged: list[Paid], event: Paid) -> dict[str, Any]:
     }
 
 
+def expected_release(logged: list[Paid], event: Paid) -> dict[str, Any]:
+    """A release's escrow flow: transactions and releases, but refunds, today and over the 30
+    days before today; the merchant's first event (the release itself if none came before)."""
+    t, midnight = event.at, local_midnight(event.at)
+    flow = [p for p in logged if p.kind != "refund"]
+    own = event.amount if event.kind != "refund" else 0
+    before = sum(p.amount for p in flow if midnight - timedelta(days=30) <= p.at < midnight)
+    first = min((p.at for p in logged if p.at <= t), default=t)
+    return {
+        "merchant_amount_today": own + sum(p.amount for p in flow if midnight <= p.at <= t),
+        "merchant_daily_mean_30d": daily_mean(before, first, midnight),
+        "merchant_history_days": round((t - first).total_seconds() / 86_400, 3),
+    }
+
+
 async def pay(sessions: Sessions, merchant: str, paid: Paid) -> dict[str, Any]:
-    """Score one payment at ``merchant``; the merchant features it was scored on."""
+    """Score one payment (or release) at ``merchant``; the merchant features it was scored on."""
     verdict = await score(
         sessions,
-        EventType.TRANSACTION,
+        paid.event_type,
         merchant=merchant,
         kind=paid.kind,
         amount=paid.amount,
@@ -85,15 +107,26 @@ async def pay(sessions: Sessions, merchant: str, paid: Paid) -> dict[str, Any]:
     return {k: features[k] for k in expected([], paid)}
 
 
-# Most payments fall on or near the hour, so that window edges meet hour edges.
+# Most events fall on or near the hour, so that window edges meet hour edges.
 near_hours = st.builds(
     lambda hour, minute: hour * 60 + minute,
     st.integers(0, 200),
     st.sampled_from((0, 0, 1, 14, 15, 16, 59)),
 )
-minutes = st.one_of(near_hours, st.integers(0, 12_000), st.sampled_from(EDGES))
+minutes = st.one_of(near_hours, st.integers(0, 50_000), st.sampled_from(EDGES))
+types = st.sampled_from((EventType.TRANSACTION, EventType.TRANSACTION, EventType.RELEASE))
 streams = st.lists(
-    st.tuples(minutes, st.sampled_from(AMOUNTS), st.sampled_from(KINDS)), min_size=1, max_size=14
+    st.builds(
+        lambda minute, amount, kind, event_type: Paid(
+            T0 + timedelta(minutes=minute), amount, kind, event_type
+        ),
+        minutes,
+        st.sampled_from(AMOUNTS),
+        st.sampled_from(KINDS),
+        types,
+    ),
+    min_size=1,
+    max_size=14,
 )
 
 
@@ -104,14 +137,12 @@ streams = st.lists(
 )
 @given(stream=streams, in_order=st.booleans())
 async def test_features_from_sums_equal_the_events_in_any_order(
-    sessions: Sessions, stream: list[tuple[int, int, str | None]], in_order: bool
+    sessions: Sessions, stream: list[Paid], in_order: bool
 ) -> None:
     merchant = f"stn_{secrets.token_hex(6)}"  # examples share a database
-    payments = [Paid(T0 + timedelta(minutes=m), amount, kind) for m, amount, kind in stream]
-    if in_order:
-        payments.sort(key=lambda p: p.at)
+    events = sorted(stream, key=lambda p: p.at) if in_order else stream
     logged: list[Paid] = []
-    for paid in payments:
+    for paid in events:
         assert await pay(sessions, merchant, paid) == expected(logged, paid), paid
         logged.append(paid)
 
