@@ -11,8 +11,8 @@ from gateway.db import insert_once, table_of, utcnow
 from gateway.ids import new_id
 from gateway.jobs.models import Job, JobStatus
 
-_JOBS = table_of(Job)
-_INSERT = sa.insert(_JOBS)
+JOBS = table_of(Job)
+_INSERT = sa.insert(JOBS)
 
 
 def job_row(
@@ -51,7 +51,7 @@ async def enqueue(
     values = job_row(kind, payload, run_at=run_at, dedupe_key=dedupe_key, max_attempts=max_attempts)
     stmt = _INSERT
     if dedupe_key is not None:
-        stmt = insert_once(session.get_bind().dialect.name, _JOBS, "dedupe_key")
+        stmt = insert_once(session.get_bind().dialect.name, JOBS, "dedupe_key")
     await session.execute(stmt, values)
     return str(values["id"])
 

@@ -24,8 +24,7 @@ from gateway.db import insert_rows, table_of, utcnow
 from gateway.errors import Conflict, ValidationFailed
 from gateway.ids import new_id
 from gateway.jobs import JobContext, enqueue, job_handler
-from gateway.jobs.models import Job
-from gateway.jobs.queue import job_row
+from gateway.jobs.queue import JOBS, job_row
 from gateway.net import check_outbound_url
 from gateway.notifications.models import DeliveryStatus, Event, WebhookDelivery
 from gateway.partners.models import Partner
@@ -37,7 +36,6 @@ DELIVER_JOB = "webhook.deliver"
 log = structlog.get_logger(__name__)
 _EVENTS = table_of(Event)
 _DELIVERIES = table_of(WebhookDelivery)
-_JOBS = table_of(Job)
 
 
 def schedule_for(partner: Partner) -> tuple[int, ...]:
@@ -61,7 +59,7 @@ async def emit(session: AsyncSession, partner_id: str, type_: str, data: dict[st
     }
     delivery = {"id": delivery_id, "event_id": event_id, "partner_id": partner_id}
     job = job_row(DELIVER_JOB, {"delivery_id": delivery_id}, dedupe_key=f"{delivery_id}:0")
-    await insert_rows(session, [(_EVENTS, event), (_DELIVERIES, delivery), (_JOBS, job)])
+    await insert_rows(session, [(_EVENTS, event), (_DELIVERIES, delivery), (JOBS, job)])
     return event_id
 
 
