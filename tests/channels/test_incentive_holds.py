@@ -65,8 +65,10 @@ async def test_held_then_released_or_clawed_back(
         assert await incentives.release_held(s, held_by_case) == 0
         m = await milestone(s, held_by_case)
         assert (m.incentive_held, m.incentive_accrued) == (0, 2000)
-        # Fraud confirmed on the sub-channel's customer: the held bounty is cancelled, unpaid.
-        assert await incentives.claw_back(s, held_by_sub, "fake applicant") == 0
+        # Fraud confirmed on the sub-channel's customer, after a case longer than the 90-day
+        # clawback window: the held bounty is cancelled all the same, unpaid.
+        confirmed = T0 + D + 120 * D
+        assert await incentives.claw_back(s, held_by_sub, "fake applicant", at=confirmed) == 0
         m = await milestone(s, held_by_sub)
         assert (m.incentive_held, m.incentive_accrued, m.flagged) == (0, 0, True)
         assert [i.status for i in await incentives.incentives_of(s, held_by_sub)] == ["clawed_back"]

@@ -22,6 +22,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 
+import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
@@ -193,8 +194,9 @@ async def claw_back(
     session: AsyncSession, customer_id: str, reason: str, *, at: datetime | None = None
 ) -> int:
     """Fraud confirmed on the customer at ``at`` (now): reverse its incentives accrued in the
-    :data:`CLAWBACK_DAYS` before, cancel held ones, flag the customer. Returns the fen reversed
-    in the ledger. A second call finds nothing left to reverse (idempotent)."""
+    :data:`CLAWBACK_DAYS` before, cancel held ones whatever their age (never paid, they stay
+    held as long as a case does), flag the customer. Returns the fen reversed in the ledger. A
+    second call finds nothing left to reverse (idempotent)."""
     at = at or utcnow()
     milestone = await _milestone(session, customer_id)
     rows = (
@@ -202,10 +204,13 @@ async def claw_back(
             select(ChannelIncentive)
             .where(
                 col(ChannelIncentive.customer_id) == customer_id,
-                col(ChannelIncentive.status).in_(
-                    [IncentiveStatus.ACCRUED.value, IncentiveStatus.HELD.value]
+                sa.or_(
+                    sa.and_(
+                        col(ChannelIncentive.status) == IncentiveStatus.ACCRUED.value,
+                        col(ChannelIncentive.accrued_at) >= at - timedelta(days=CLAWBACK_DAYS),
+                    ),
+                    col(ChannelIncentive.status) == IncentiveStatus.HELD.value,
                 ),
-                col(ChannelIncentive.accrued_at) >= at - timedelta(days=CLAWBACK_DAYS),
             )
             .order_by(col(ChannelIncentive.id))
             .with_for_update()
