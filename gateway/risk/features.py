@@ -25,7 +25,7 @@ from sqlmodel import select
 
 from gateway.clock import SHANGHAI
 from gateway.db import UTCDateTime, one_of, table_of
-from gateway.risk import merchant_hours
+from gateway.risk import channel_customers, merchant_hours
 from gateway.risk.merchant_hours import sum_when
 from gateway.risk.models import EventType, RiskEvent, SuspendedSubChannel
 from gateway.scenarios.base import adapter_for
@@ -369,41 +369,52 @@ def _merchant_week(night: bool) -> Any:
 def _one_and_done(mine: bool) -> Any:
     """Customers of the sub-channel over 30 days, and how many of them paid only once, just over
     the effective threshold, more than a week ago (then went dormant): incentive farming. A
-    one-row derived table, so the per-customer grouping runs once.
+    one-row derived table counting the customers' summaries (their last two payments before
+    the sub-channel's boundary, ADR 0023) and the customers who paid since the boundary, who
+    are in the window and not farmed: they paid in the last hour or two. Also the boundary,
+    which the caller moves when it is older than the last sealed hour.
 
     With ``mine`` (the event is a payment by a customer) that customer is read as the others
     are not: the event is its latest payment, so it is not farmed, and it is counted once in
     Python (:func:`_own_share`)."""
-    others = [_E.c.customer_id != _KEY["customer"]] if mine else []
-    per_customer = (
-        select(
-            _E.c.customer_id,
-            sa.func.count().label("n"),
-            sa.func.max(_E.c.amount).label("amount"),
-            sa.func.max(_E.c.occurred_at).label("last"),
-        )
+    sealed = channel_customers.SEALED.c
+    until = select(sealed.until).where(sealed.sub_channel == _KEY["sub_channel"])
+    recent = (
+        sa.select(_E.c.customer_id)
+        .distinct()
         .where(
-            *_since(_E.c.sub_channel, "sub_channel", "month_ago"),
-            _E.c.event_type == EventType.TRANSACTION.value,
-            _E.c.kind != "refund",
-            _E.c.customer_id.is_not(None),
-            *others,
+            *channel_customers.payments_in(_KEY["sub_channel"]),
+            _E.c.occurred_at >= until.scalar_subquery(),
+            _E.c.occurred_at > _AT["month_ago"],
+            _E.c.occurred_at <= _AT["at"],
+            *([_E.c.customer_id != _KEY["customer"]] if mine else []),
         )
-        .group_by(_E.c.customer_id)
-        .subquery()
     )
+    c = channel_customers.CUSTOMERS.c
     farmed = sa.and_(
-        per_customer.c.n == 1,
-        per_customer.c.amount >= EFFECTIVE_MIN,
-        per_customer.c.amount <= JUST_OVER,
-        per_customer.c.last <= _AT["week_ago"],
+        c.last_at <= _AT["week_ago"],
+        c.last_amount >= EFFECTIVE_MIN,
+        c.last_amount <= JUST_OVER,
+        sa.or_(c.prev_at.is_(None), c.prev_at <= _AT["month_ago"]),
     )
-    return (
-        select(
-            sa.func.count().label("sub_channel_customers_30d"),
-            sum_when(farmed, 1).label("farmed_30d"),
+    summarised = (
+        sa.select(sa.func.count().label("n"), sum_when(farmed, 1).label("farmed"))
+        .where(
+            c.sub_channel == _KEY["sub_channel"],
+            c.last_at > _AT["month_ago"],
+            c.customer_id.not_in(recent),
+            *([c.customer_id != _KEY["customer"]] if mine else []),
         )
-        .select_from(per_customer)
+        .subquery("summarised")
+    )
+    paid_since = sa.select(sa.func.count()).select_from(recent.subquery()).scalar_subquery()
+    return (
+        sa.select(
+            (paid_since + summarised.c.n).label("sub_channel_customers_30d"),
+            sa.func.coalesce(summarised.c.farmed, 0).label("farmed_30d"),
+            until.scalar_subquery().label("channel_until"),
+        )
+        .select_from(summarised)
         .subquery("one_and_done")
     )
 
@@ -521,6 +532,9 @@ def _transaction_params(event: RiskEvent) -> dict[str, Any]:
     }
 
 
+_BOUNDARIES = ("sealed_since", "sealed_until", "channel_until")
+
+
 async def _read_with_sums(
     session: AsyncSession,
     event: RiskEvent,
@@ -528,22 +542,38 @@ async def _read_with_sums(
     params: Mapping[str, Any],
     need: tuple[datetime, datetime],
 ) -> dict[str, Any]:
-    """A features statement's row for an event at a merchant (ADR 0023), read again after
-    filling the merchant's sealed hours when ``need`` is not covered (the first event of each
-    hour there). A late event, one whose own hour is covered, is added to its hour's sums
-    here, in the transaction that logs it."""
-    got = dict((await session.execute(statement, params)).one()._mapping)
-    found = (got.pop("sealed_since"), got.pop("sealed_until"))
-    if event.merchant is None:
-        return got
-    if not merchant_hours.covers(*found, *need):
-        await merchant_hours.seal(session, event.merchant, found, need)
-        got = dict((await session.execute(statement, params)).one()._mapping)
-        found = (got.pop("sealed_since"), got.pop("sealed_until"))
+    """A features statement's row for an event (ADR 0023), read again after moving the
+    merchant's filled hours to cover ``need``, or the sub-channel's boundary to the last
+    sealed hour, when either lags (the first event of each hour there). A late event, one in
+    an hour already filled, is added to the merchant's sums here, in the transaction that
+    logs it; a sub-channel whose boundary lies after the event is summarised afresh."""
+    got, marks = await _read(session, statement, params)
+    found = (marks["sealed_since"], marks["sealed_until"])
+    merchant, sub_channel, at = event.merchant, event.sub_channel, event.occurred_at
+    lagged = False
+    if merchant is not None and not merchant_hours.covers(*found, *need):
+        await merchant_hours.seal(session, merchant, found, need)
+        lagged = True
+    until, sealed = marks.get("channel_until"), merchant_hours.sealed_before(at)
+    if sub_channel and "channel_until" in marks and (until is None or not sealed <= until <= at):
+        await channel_customers.seal(session, sub_channel, until, at, sealed)
+        lagged = True
+    if lagged:
+        got, marks = await _read(session, statement, params)
     hour = merchant_hours.floor_hour(event.occurred_at)
-    if merchant_hours.covers(*found, hour, hour + HOUR):
+    if event.merchant is not None and merchant_hours.covers(
+        marks["sealed_since"], marks["sealed_until"], hour, hour + HOUR
+    ):
         await merchant_hours.add_late(session, event)
     return got
+
+
+async def _read(
+    session: AsyncSession, statement: Any, params: Mapping[str, Any]
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A features statement's row: the features, and the boundaries of what is summed."""
+    got = dict((await session.execute(statement, params)).one()._mapping)
+    return got, {k: got.pop(k) for k in _BOUNDARIES if k in got}
 
 
 def _sealed_range() -> list[Any]:

@@ -282,3 +282,27 @@ class MerchantSealed(SQLModel, table=True):
     merchant: str = Field(primary_key=True, max_length=80)
     since: datetime = Field(sa_type=UTCDateTime)
     until: datetime = Field(sa_type=UTCDateTime)
+
+
+class ChannelCustomer(SQLModel, table=True):
+    """A sub-channel's customer with its last two payments there before the sub-channel's
+    :class:`ChannelSealed` boundary (ADR 0023): the one-and-done share counts these rows
+    instead of grouping a month of payments per customer."""
+
+    __tablename__ = "risk_channel_customers"
+    __table_args__ = (sa.Index("ix_risk_channel_customers_last", "sub_channel", "last_at"),)
+
+    sub_channel: str = Field(primary_key=True, max_length=80)
+    customer_id: str = Field(primary_key=True, max_length=40)
+    last_at: datetime = Field(sa_type=UTCDateTime)
+    last_amount: int = Field(sa_type=sa.BigInteger)
+    prev_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class ChannelSealed(SQLModel, table=True):
+    """The moment before which a sub-channel's payments are in :class:`ChannelCustomer`."""
+
+    __tablename__ = "risk_channel_sealed"
+
+    sub_channel: str = Field(primary_key=True, max_length=80)
+    until: datetime = Field(sa_type=UTCDateTime)

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from gateway.pii import PiiVault
-from gateway.risk import merchant_hours, ruleset
+from gateway.risk import channel_customers, merchant_hours, ruleset
 from gateway.risk.engine import Verdict, assess, assess_opening_events, event_row
 from gateway.risk.models import RuleStatus
 from gateway.risk.openings import opening_event
@@ -90,6 +90,7 @@ async def run(
         history = [event_row(e.event_type, e.assessed()) for e in scenario.history]
         session.add_all(history)
         await merchant_hours.forget(session, (e.merchant for e in history))
+        await channel_customers.forget(session, (e.sub_channel for e in history))
         await session.commit()
     units = list(_units(scenario.steps))
     for start in range(0, len(units), COMMIT_EVERY):
