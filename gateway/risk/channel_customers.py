@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Iterable, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -34,6 +34,7 @@ from gateway.risk.models import ChannelCustomer, ChannelSealed, EventType, RiskE
 _E = table_of(RiskEvent)
 CUSTOMERS = table_of(ChannelCustomer)
 SEALED = table_of(ChannelSealed)
+MONTH = timedelta(days=30)
 # A customer's last two payments: (moment, amount) of the last, and the moment of the one before.
 Summary = tuple[datetime, int, datetime | None]
 
@@ -79,13 +80,14 @@ async def _existing(
     return found
 
 
-async def _fold(session: AsyncSession, sub_channel: str, lo: datetime | None, hi: datetime) -> None:
-    """Merge the sub-channel's payments in ``[lo, hi)`` (all before ``hi`` without ``lo``) into
-    its customers' rows."""
-    window = [_E.c.occurred_at < hi] + ([_E.c.occurred_at >= lo] if lo is not None else [])
+async def _fold(
+    session: AsyncSession, sub_channel: str, lo: datetime, hi: datetime, *, fresh: bool = False
+) -> None:
+    """Merge the sub-channel's payments in ``[lo, hi)`` into its customers' rows (into no rows
+    when ``fresh``)."""
     rows = await session.execute(
         sa.select(_E.c.customer_id, _E.c.occurred_at, _E.c.amount).where(
-            *payments_in(sub_channel), *window
+            *payments_in(sub_channel), _E.c.occurred_at >= lo, _E.c.occurred_at < hi
         )
     )
     by_customer: dict[str, list[tuple[datetime, int]]] = {}
@@ -93,7 +95,7 @@ async def _fold(session: AsyncSession, sub_channel: str, lo: datetime | None, hi
         by_customer.setdefault(customer_id, []).append((at, amount))
     if not by_customer:
         return
-    old = await _existing(session, sub_channel, list(by_customer)) if lo is not None else {}
+    old = {} if fresh else await _existing(session, sub_channel, list(by_customer))
     summaries = [
         _row(sub_channel, customer_id, merged(old.get(customer_id), payments))
         for customer_id, payments in by_customer.items()
@@ -127,7 +129,11 @@ async def seal(
     """Move the sub-channel's boundary from ``until`` (read with the features) to ``to`` for a
     payment at ``at``: fold the payments in between, or summarise the sub-channel afresh when
     it has no boundary or its boundary lies after ``at``. Nothing when another transaction
-    moved the boundary first: the caller reads again and finds it moved."""
+    moved the boundary first: the caller reads again and finds it moved.
+
+    Afresh, only the 30 days before ``to`` are read: a customer whose last payment is older
+    is never counted again until it pays anew, and a payment before those 30 days is before
+    the window of any payment from ``to`` on, as no payment at all is."""
     dialect = session.get_bind().dialect.name
     if until is None:
         claimed = await session.scalar(
@@ -145,7 +151,7 @@ async def seal(
         return
     if until is None or until > at:
         await session.execute(sa.delete(CUSTOMERS).where(CUSTOMERS.c.sub_channel == sub_channel))
-        await _fold(session, sub_channel, None, to)
+        await _fold(session, sub_channel, to - MONTH, to, fresh=True)
     else:
         await _fold(session, sub_channel, until, to)
 
