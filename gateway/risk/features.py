@@ -340,14 +340,18 @@ def _merchant_week(night: bool) -> Any:
             sa.and_(raw.c.night, x >= _AT["midnight"], unsealed), 1
         )
         sums["merchant_night_txns_today"] = sum_when(h.hour >= _AT["midnight"], h.nights)
-    from_events = select(*(v.label(k) for k, v in events.items())).subquery("from_events")
+    return _events_and_sums(events, sums, "week_start").subquery("merchant_week")
+
+
+def _events_and_sums(events: Mapping[str, Any], sums: Mapping[str, Any], start: str) -> Any:
+    """One row: each of ``events`` (aggregates over the merchant's events outside its sealed
+    hours) plus the same-named aggregate of ``sums`` over its hour rows from ``start`` to the
+    last sealed hour, and the range of its filled hours."""
+    h = merchant_hours.HOURS.c
+    from_events = sa.select(*(v.label(k) for k, v in events.items())).subquery("from_events")
     from_sums = (
-        select(*(v.label(k) for k, v in sums.items()))
-        .where(
-            h.merchant == _KEY["merchant"],
-            h.hour >= _AT["week_start"],
-            h.hour < _AT["sealed"],
-        )
+        sa.select(*(v.label(k) for k, v in sums.items()))
+        .where(h.merchant == _KEY["merchant"], h.hour >= _AT[start], h.hour < _AT["sealed"])
         .subquery("from_sums")
     )
     columns = [
@@ -358,12 +362,7 @@ def _merchant_week(night: bool) -> Any:
         ).label(k)
         for k in events
     ]
-    columns += _sealed_range()
-    return (
-        select(*columns)
-        .select_from(from_events.join(from_sums, sa.true()))
-        .subquery("merchant_week")
-    )
+    return sa.select(*columns, *_sealed_range()).select_from(from_events.join(from_sums, sa.true()))
 
 
 def _one_and_done(mine: bool) -> Any:
@@ -657,31 +656,22 @@ def _release_statement(sub_channel: bool) -> Any:
     )
     h = merchant_hours.HOURS.c
     today_events, today_hours = raw.c.occurred_at >= _AT["midnight"], h.hour >= _AT["midnight"]
-    from_events = sa.select(
-        sum_when(today_events, raw.c.amount).label("today"),
-        sum_when(sa.not_(today_events), raw.c.amount).label("before"),
-    ).subquery("from_events")
-    from_sums = (
-        sa.select(
-            sum_when(today_hours, h.flow_sum).label("today"),
-            sum_when(sa.not_(today_hours), h.flow_sum).label("before"),
-        )
-        .where(
-            h.merchant == _KEY["merchant"],
-            h.hour >= _AT["month_start"],
-            h.hour < _AT["sealed"],
-        )
-        .subquery("from_sums")
+    statement = _events_and_sums(
+        {
+            "today": sum_when(today_events, raw.c.amount),
+            "before": sum_when(sa.not_(today_events), raw.c.amount),
+        },
+        {
+            "today": sum_when(today_hours, h.flow_sum),
+            "before": sum_when(sa.not_(today_hours), h.flow_sum),
+        },
+        "month_start",
     )
-    columns = [
-        (sa.func.coalesce(from_events.c[k], 0) + sa.func.coalesce(from_sums.c[k], 0)).label(k)
-        for k in ("today", "before")
-    ]
     first = select(sa.func.min(at)).where(_E.c.merchant == _KEY["merchant"])
-    columns += [first.scalar_subquery().label("first"), *_sealed_range()]
+    extra = [first.scalar_subquery().label("first")]
     if sub_channel:
-        columns.append(_suspended().label(SUSPENDED))
-    return sa.select(*columns).select_from(from_events.join(from_sums, sa.true()))
+        extra.append(_suspended().label(SUSPENDED))
+    return statement.add_columns(*extra)
 
 
 async def release_features(session: AsyncSession, event: RiskEvent) -> tuple[dict[str, Any], bool]:

@@ -5,9 +5,12 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import sqlalchemy as sa
+from hypothesis import strategies as st
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from gateway.risk.engine import Verdict, assess, assess_opening_events
+from gateway.risk.models import RiskEvent
 
 # 2026-11-20 12:00 UTC is 20:00 in Shanghai (daytime); 17:00 UTC is 01:00 local (night).
 NOON = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
@@ -23,6 +26,29 @@ async def score(
         verdict = await assess(s, event_type, event)
         await s.commit()
     return verdict
+
+
+async def scored_features(
+    sessions: async_sessionmaker[AsyncSession], event_type: str, **event: Any
+) -> dict[str, Any]:
+    """Assess one event in its own unit of work; the features it was logged with."""
+    verdict = await score(sessions, event_type, **event)
+    async with sessions() as s:
+        features = await s.scalar(
+            sa.select(RiskEvent.features).where(RiskEvent.id == verdict.event_id)  # type: ignore[arg-type]
+        )
+    assert features is not None
+    return dict(features)
+
+
+def near_hours(hours: int) -> st.SearchStrategy[int]:
+    """Minutes from a start on the hour, within ``hours``, mostly on or near an hour's edge or
+    the 15-minute seal (ADR 0023), so that window edges meet hour edges."""
+    return st.builds(
+        lambda hour, minute: hour * 60 + minute,
+        st.integers(0, hours),
+        st.sampled_from((0, 0, 1, 14, 15, 16, 59)),
+    )
 
 
 async def openings(

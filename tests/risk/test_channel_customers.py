@@ -20,8 +20,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from gateway.risk.channel_customers import CUSTOMERS, SEALED, merged
 from gateway.risk.features import EFFECTIVE_MIN, JUST_OVER
-from gateway.risk.models import EventType, RiskEvent
-from tests.risk.support import score
+from gateway.risk.models import EventType
+from tests.risk.support import near_hours, scored_features
 
 Sessions = async_sessionmaker[AsyncSession]
 T0 = datetime(2026, 10, 1, 4, 0, tzinfo=UTC)  # noon in Shanghai
@@ -70,7 +70,7 @@ def expected(logged: list[Paid], event: Paid) -> dict[str, Any]:
 
 
 async def pay(sessions: Sessions, sub_channel: str, paid: Paid) -> dict[str, Any]:
-    verdict = await score(
+    features = await scored_features(
         sessions,
         EventType.TRANSACTION,
         sub_channel=sub_channel,
@@ -79,21 +79,11 @@ async def pay(sessions: Sessions, sub_channel: str, paid: Paid) -> dict[str, Any
         amount=paid.amount,
         occurred_at=paid.at,
     )
-    async with sessions() as s:
-        features = await s.scalar(
-            sa.select(RiskEvent.features).where(RiskEvent.id == verdict.event_id)  # type: ignore[arg-type]
-        )
-    assert features is not None
     return {k: features[k] for k in expected([], paid)}
 
 
-near_hours = st.builds(
-    lambda hour, minute: hour * 60 + minute,
-    st.integers(0, 1_000),
-    st.sampled_from((0, 0, 14, 15, 16, 59)),
-)
 minutes = st.one_of(
-    near_hours,
+    near_hours(1_000),
     st.integers(0, 65_000),
     st.sampled_from((0, 10_080, 10_081, 43_200, 43_201, 53_280)),
 )

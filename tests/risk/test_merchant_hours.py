@@ -21,8 +21,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from gateway.risk.engine import event_row
 from gateway.risk.features import daily_mean, is_night, is_round, local_midnight
 from gateway.risk.merchant_hours import HOURS, SEALED, forget
-from gateway.risk.models import EventType, RiskEvent
-from tests.risk.support import score
+from gateway.risk.models import EventType
+from tests.risk.support import near_hours, scored_features
 
 Sessions = async_sessionmaker[AsyncSession]
 # 00:00 in Shanghai: the streams below cross nights, midnights and hour boundaries.
@@ -91,7 +91,7 @@ def expected_release(logged: list[Paid], event: Paid) -> dict[str, Any]:
 
 async def pay(sessions: Sessions, merchant: str, paid: Paid) -> dict[str, Any]:
     """Score one payment (or release) at ``merchant``; the merchant features it was scored on."""
-    verdict = await score(
+    features = await scored_features(
         sessions,
         paid.event_type,
         merchant=merchant,
@@ -99,21 +99,10 @@ async def pay(sessions: Sessions, merchant: str, paid: Paid) -> dict[str, Any]:
         amount=paid.amount,
         occurred_at=paid.at,
     )
-    async with sessions() as s:
-        features = await s.scalar(
-            sa.select(RiskEvent.features).where(RiskEvent.id == verdict.event_id)  # type: ignore[arg-type]
-        )
-    assert features is not None
     return {k: features[k] for k in expected([], paid)}
 
 
-# Most events fall on or near the hour, so that window edges meet hour edges.
-near_hours = st.builds(
-    lambda hour, minute: hour * 60 + minute,
-    st.integers(0, 200),
-    st.sampled_from((0, 0, 1, 14, 15, 16, 59)),
-)
-minutes = st.one_of(near_hours, st.integers(0, 50_000), st.sampled_from(EDGES))
+minutes = st.one_of(near_hours(200), st.integers(0, 50_000), st.sampled_from(EDGES))
 types = st.sampled_from((EventType.TRANSACTION, EventType.TRANSACTION, EventType.RELEASE))
 streams = st.lists(
     st.builds(
