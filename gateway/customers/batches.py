@@ -318,6 +318,7 @@ async def process_chunk(ctx: JobContext, payload: dict[str, Any]) -> None:
         .where(
             col(AccountBatchItem.batch_id) == batch.id,
             col(AccountBatchItem.status) == ItemStatus.PENDING.value,
+            col(AccountBatchItem.row) > payload.get("after", 0),
         )
         .order_by(col(AccountBatchItem.row))
         .limit(chunk_size(ctx.settings))
@@ -334,6 +335,9 @@ async def process_chunk(ctx: JobContext, payload: dict[str, Any]) -> None:
             )
     results = await _open_chunk(session, vault, core, channel, batch.created_at, items)
     await _record(session, batch.id, results, {i.row: i.customer_id for i in items})
+    # Before the batch's row is locked below: an ANALYZE takes hundreds of ms, and another lane
+    # would wait for this commit at its own counter update.
+    await _refresh_statistics(session, batch.processed + len(items))
     counts = {
         status.value: sum(1 for opening, _ in results.values() if opening.status == status)
         for status in (ItemStatus.OPENED, ItemStatus.EXISTING, ItemStatus.REJECTED)
@@ -354,10 +358,13 @@ async def process_chunk(ctx: JobContext, payload: dict[str, Any]) -> None:
         )
     ).one()
     log.info("batch.chunk_processed", batch_id=batch.id, rows=len(items), processed=processed)
-    await _refresh_statistics(session, processed)
     if items and processed < total:
+        last = items[-1].row
         await enqueue(
-            session, PROCESS_JOB, {"batch_id": batch.id}, dedupe_key=f"{batch.id}:{items[-1].row}"
+            session,
+            PROCESS_JOB,
+            {"batch_id": batch.id, "after": last},
+            dedupe_key=f"{batch.id}:{last}",
         )
     elif processed >= total and status not in _DONE:
         await session.refresh(batch)
@@ -376,6 +383,9 @@ _LOOKED_UP = (
     "channel_milestones",
 )
 
+# pg_try_advisory_xact_lock key of the batches' ANALYZE ("gwbatchA" in ASCII).
+_ANALYZE_LOCK = int.from_bytes(b"gwbatchA", "big")
+
 
 async def _refresh_statistics(session: AsyncSession, processed: int) -> None:
     """On PostgreSQL, ``ANALYZE`` each looked-up table whose statistics count fewer rows than half
@@ -386,7 +396,8 @@ async def _refresh_statistics(session: AsyncSession, processed: int) -> None:
     chunk's 1,000-key look-ups become scans: at 75,000 rows each cost 50–85 ms per chunk, and the
     batch slowed down as it grew (docs/performance.md). A table is analyzed again only once the
     batch has added twice what its statistics count, so a batch analyzes each table O(log rows)
-    times (each costs a few hundred ms), and an established table that dwarfs it never.
+    times (each costs a few hundred ms), and an established table that dwarfs it never. Lanes
+    take turns: while one lane's chunk analyzes (until its commit), the others skip the check.
     """
     if session.get_bind().dialect.name != "postgresql":
         return
@@ -403,7 +414,7 @@ async def _refresh_statistics(session: AsyncSession, processed: int) -> None:
         .scalars()
         .all()
     )
-    if stale:
+    if stale and await session.scalar(sa.select(sa.func.pg_try_advisory_xact_lock(_ANALYZE_LOCK))):
         await session.execute(sa.text(f"ANALYZE {', '.join(sorted(stale))}"))
         log.info("batch.statistics_refreshed", tables=sorted(stale), processed=processed)
 

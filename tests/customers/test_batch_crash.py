@@ -9,20 +9,21 @@ import subprocess
 import sys
 from typing import Any
 
+import pytest
 import sqlalchemy as sa
 from litestar import Litestar
 
 from gateway.core_banking.models import SandboxAccount
 from gateway.customers.models import AccountBatch, Customer
 from gateway.settings import Settings
-from tests.conftest import StaffFactory, run_jobs
+from tests.conftest import IS_PG, StaffFactory, run_jobs
 from tests.customers.support import people
 from tests.partners.support import onboard
 
 ROWS = 3000
 
 
-def _worker(settings: Settings) -> subprocess.Popen[bytes]:
+def _worker(settings: Settings, lanes: int = 1) -> subprocess.Popen[bytes]:
     env = {
         **os.environ,
         "GATEWAY_DATABASE_URL": settings.database_url,
@@ -31,6 +32,7 @@ def _worker(settings: Settings) -> subprocess.Popen[bytes]:
         "GATEWAY_JOB_LEASE_SECONDS": "2",
         "GATEWAY_JOB_POLL_SECONDS": "0.05",
         "GATEWAY_BATCH_CHUNK_SIZE": "100",  # many small chunks: the kill lands mid-batch
+        "GATEWAY_BATCH_LANES": str(lanes),
     }
     return subprocess.Popen(
         [sys.executable, "-m", "gateway.cli", "worker"],
@@ -47,8 +49,24 @@ async def _progress(sessions: Any, batch_id: str) -> tuple[str, int]:
         return batch.status, batch.processed
 
 
+LANES = [
+    pytest.param(1, id="one worker"),
+    # Two workers on two lanes, one killed: the survivor goes on with the rows past its own lane's
+    # last row, and the killed lane's chunk comes back with its job after the lease.
+    pytest.param(
+        2, id="two lanes", marks=pytest.mark.skipif(not IS_PG, reason="SQLite runs one lane")
+    ),
+]
+
+
+@pytest.mark.parametrize("lanes", LANES)
 async def test_killed_worker_resumes_without_loss_or_duplicates(
-    client: Any, app: Litestar, staff: StaffFactory, sessions: Any, settings: Settings
+    client: Any,
+    app: Litestar,
+    staff: StaffFactory,
+    sessions: Any,
+    settings: Settings,
+    lanes: int,
 ) -> None:
     partner = await onboard(client, staff, webhook_url=None)
     rows = people(77, ROWS)
@@ -57,7 +75,7 @@ async def test_killed_worker_resumes_without_loss_or_duplicates(
     )
     batch_id = resp.json()["id"]
 
-    worker = _worker(settings)
+    workers = [_worker(settings, lanes) for _ in range(lanes)]
     try:
         for _ in range(600):
             status, processed = await _progress(sessions, batch_id)
@@ -66,10 +84,16 @@ async def test_killed_worker_resumes_without_loss_or_duplicates(
             await asyncio.sleep(0.05)
         await asyncio.sleep(0.2)  # let it get into the next chunk
     finally:
-        worker.send_signal(signal.SIGKILL)
-        worker.wait()
-    status, processed = await _progress(sessions, batch_id)
-    assert processed < ROWS, "the worker finished before it could be killed; raise ROWS"
+        workers[0].send_signal(signal.SIGKILL)
+        workers[0].wait()
+    try:
+        status, processed = await _progress(sessions, batch_id)
+        assert processed < ROWS, "the worker finished before it could be killed; raise ROWS"
+        await asyncio.sleep(0.5)  # the survivor works on while the killed lane's lease runs
+    finally:
+        for worker in workers[1:]:
+            worker.send_signal(signal.SIGTERM)
+            worker.wait()
 
     await asyncio.sleep(2.2)  # the killed worker's lease runs out
     await run_jobs(app)
