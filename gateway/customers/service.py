@@ -181,14 +181,21 @@ async def _plan(session: AsyncSession, channel: Channel, rows: Sequence[Candidat
     }
     refs = [c.applicant.external_ref for c in rows if c.applicant.external_ref is not None]
     customer_ids = [k[0] for k in known.values()]
+    # Two keyed selects, not one ``OR``: SQLite answered the OR from the partner's part of the
+    # key alone, reading every link of the partner for each chunk of a batch.
     link_rows = (
         await session.execute(
-            select(col(CustomerLink.customer_id), col(CustomerLink.external_ref)).where(
-                col(CustomerLink.partner_id) == channel.partner_id,
-                sa.or_(
-                    one_of(dialect, col(CustomerLink.customer_id), customer_ids),
-                    one_of(dialect, col(CustomerLink.external_ref), refs),
-                ),
+            sa.union(
+                *(
+                    select(col(CustomerLink.customer_id), col(CustomerLink.external_ref)).where(
+                        col(CustomerLink.partner_id) == channel.partner_id,
+                        one_of(dialect, key, values),
+                    )
+                    for key, values in (
+                        (col(CustomerLink.customer_id), customer_ids),
+                        (col(CustomerLink.external_ref), refs),
+                    )
+                )
             )
         )
     ).all()

@@ -161,7 +161,7 @@ async def _ids_by(
         select(column, _E.c.id_index)
         .where(
             one_of(session.get_bind().dialect, column, values),
-            _E.c.event_type == EventType.ACCOUNT_OPENING.value,
+            _of_type(EventType.ACCOUNT_OPENING),
             _E.c.occurred_at > at - MONTH,
             _E.c.occurred_at <= at,
             _E.c.id_index.is_not(None),
@@ -249,22 +249,24 @@ def _add(seen: dict[str, set[str]], key: str | None, id_index: str | None) -> in
     return len(ids)
 
 
-def _is_transaction() -> Any:
-    """``event_type = 'transaction'``, written so that no index serves it: without statistics
-    (SQLite is never ANALYZEd here) the planner took the (event_type, occurred_at) index for a
-    keyed count, which reads every transaction of the window, instead of the key's own index."""
-    return _E.c.event_type.concat("") == EventType.TRANSACTION.value
+def _of_type(event_type: EventType) -> Any:
+    """``event_type = :type``, written so that no index serves it, for a read by another key:
+    without statistics (SQLite is never ANALYZEd here) the planner took the (event_type,
+    occurred_at) index for a keyed count, which reads every event of the type in the window,
+    instead of the key's own index (for a batch's phone look-ups, every opening of the batch so
+    far: its cost grew with the batch)."""
+    return _E.c.event_type.concat("") == event_type.value
 
 
 def _txn_count(*where: Any) -> Any:
     """``COUNT(*)`` of logged transactions matching ``where``, as a scalar subquery."""
-    return _count_of(_is_transaction(), *where)
+    return _count_of(_of_type(EventType.TRANSACTION), *where)
 
 
 def _txn_sum(value: Any, *where: Any) -> Any:
     return (
         select(sa.func.coalesce(sa.func.sum(value), 0))
-        .where(_is_transaction(), *where)
+        .where(_of_type(EventType.TRANSACTION), *where)
         .scalar_subquery()
     )
 
@@ -303,7 +305,7 @@ def _merchant_week(night: bool) -> Any:
     rest (ADR 0023), so a busy station costs what a quiet one does. Also the range of the
     merchant's filled hours, which the caller checks covers the week."""
     at = _E.c.occurred_at
-    mine = (_is_transaction(), _E.c.merchant == _KEY["merchant"])
+    mine = (_of_type(EventType.TRANSACTION), _E.c.merchant == _KEY["merchant"])
     segments = (
         (at > _AT["week_ago"], at < _AT["week_start"]),
         (at > _AT["day_ago"], at < _AT["day_start"]),

@@ -82,7 +82,7 @@ def in_flow() -> Any:
 
 def summed_types() -> Any:
     """``event_type`` in the summed types, written so that no index serves it (see
-    :func:`gateway.risk.features._is_transaction`): the merchant's index does."""
+    :func:`gateway.risk.features._of_type`): the merchant's index does."""
     return _E.c.event_type.concat("").in_(_SUMMED)
 
 
