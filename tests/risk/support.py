@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 import sqlalchemy as sa
 from hypothesis import strategies as st
@@ -15,6 +16,14 @@ from gateway.risk.models import RiskEvent
 # 2026-11-20 12:00 UTC is 20:00 in Shanghai (daytime); 17:00 UTC is 01:00 local (night).
 NOON = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 NIGHT = datetime(2026, 11, 20, 17, 0, tzinfo=UTC)
+
+
+class _Timed(Protocol):
+    @property
+    def at(self) -> datetime: ...
+
+
+P = TypeVar("P", bound=_Timed)
 
 
 async def score(
@@ -49,6 +58,20 @@ def near_hours(hours: int) -> st.SearchStrategy[int]:
         st.integers(0, hours),
         st.sampled_from((0, 0, 1, 14, 15, 16, 59)),
     )
+
+
+async def replays_match(
+    stream: Sequence[P],
+    in_order: bool,
+    scored: Callable[[P], Awaitable[dict[str, Any]]],
+    expected: Callable[[list[P], P], dict[str, Any]],
+) -> None:
+    """Score ``stream`` (sorted by ``at`` when ``in_order``) one event at a time; each event's
+    features must equal ``expected`` over the events scored before it."""
+    logged: list[P] = []
+    for event in sorted(stream, key=lambda e: e.at) if in_order else stream:
+        assert await scored(event) == expected(logged, event), event
+        logged.append(event)
 
 
 async def openings(

@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from gateway.risk.channel_customers import CUSTOMERS, SEALED, merged
 from gateway.risk.features import EFFECTIVE_MIN, JUST_OVER
 from gateway.risk.models import EventType
-from tests.risk.support import near_hours, scored_features
+from tests.risk.support import near_hours, replays_match, scored_features
 
 Sessions = async_sessionmaker[AsyncSession]
 T0 = datetime(2026, 10, 1, 4, 0, tzinfo=UTC)  # noon in Shanghai
@@ -112,11 +112,7 @@ async def test_the_share_from_summaries_equals_the_payments_in_any_order(
     sessions: Sessions, stream: list[Paid], in_order: bool
 ) -> None:
     sub_channel = f"sc_{secrets.token_hex(6)}"  # examples share a database
-    events = sorted(stream, key=lambda p: p.at) if in_order else stream
-    logged: list[Paid] = []
-    for paid in events:
-        assert await pay(sessions, sub_channel, paid) == expected(logged, paid), paid
-        logged.append(paid)
+    await replays_match(stream, in_order, lambda paid: pay(sessions, sub_channel, paid), expected)
 
 
 async def summaries(sessions: Sessions, sub_channel: str) -> dict[str, tuple[Any, ...]]:

@@ -22,7 +22,7 @@ from gateway.risk.engine import event_row
 from gateway.risk.features import daily_mean, is_night, is_round, local_midnight
 from gateway.risk.merchant_hours import HOURS, SEALED, forget
 from gateway.risk.models import EventType
-from tests.risk.support import near_hours, scored_features
+from tests.risk.support import near_hours, replays_match, scored_features
 
 Sessions = async_sessionmaker[AsyncSession]
 # 00:00 in Shanghai: the streams below cross nights, midnights and hour boundaries.
@@ -129,11 +129,7 @@ async def test_features_from_sums_equal_the_events_in_any_order(
     sessions: Sessions, stream: list[Paid], in_order: bool
 ) -> None:
     merchant = f"stn_{secrets.token_hex(6)}"  # examples share a database
-    events = sorted(stream, key=lambda p: p.at) if in_order else stream
-    logged: list[Paid] = []
-    for paid in events:
-        assert await pay(sessions, merchant, paid) == expected(logged, paid), paid
-        logged.append(paid)
+    await replays_match(stream, in_order, lambda paid: pay(sessions, merchant, paid), expected)
 
 
 async def hours_of(sessions: Sessions, merchant: str) -> dict[datetime, tuple[int, int]]:
