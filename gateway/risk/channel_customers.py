@@ -69,6 +69,8 @@ async def _existing(
     dialect = session.get_bind().dialect
     c = CUSTOMERS.c
     found: dict[str, Summary] = {}
+    # By a thousand: on SQLite ``one_of`` binds each customer, and a statement takes at most
+    # 32,766 parameters (a busy sub-channel's month holds more customers).
     for start in range(0, len(customers), 1_000):
         rows = await session.execute(
             sa.select(c.customer_id, c.last_at, c.last_amount, c.prev_at).where(
@@ -100,9 +102,7 @@ async def _fold(
         _row(sub_channel, customer_id, merged(old.get(customer_id), payments))
         for customer_id, payments in by_customer.items()
     ]
-    dialect = session.get_bind().dialect
-    for start in range(0, len(summaries), 1_000):
-        await session.execute(_overwrite(dialect.name), summaries[start : start + 1_000])
+    await session.execute(_overwrite(session.get_bind().dialect.name), summaries)
 
 
 def _row(sub_channel: str, customer_id: str, summary: Summary) -> dict[str, Any]:

@@ -561,8 +561,8 @@ async def _read_with_sums(
         lagged = True
     if lagged:
         got, marks = await _read(session, statement, params)
-    hour = merchant_hours.floor_hour(event.occurred_at)
-    if event.merchant is not None and merchant_hours.covers(
+    hour = merchant_hours.floor_hour(at)
+    if merchant is not None and merchant_hours.covers(
         marks["sealed_since"], marks["sealed_until"], hour, hour + HOUR
     ):
         await merchant_hours.add_late(session, event)
