@@ -14,6 +14,7 @@ import respx
 from litestar import Litestar
 from sqlmodel import col, select
 
+from gateway.clock import SHANGHAI
 from gateway.jobs.models import Job, JobStatus
 from gateway.scenarios.utilities.autodebit import (
     CHECK_JOB,
@@ -93,6 +94,14 @@ async def _setup(
     return partner, customer, resp.json()
 
 
+def day(n: int, hour: int, minute: int = 0) -> datetime:
+    """``hour:minute`` in Shanghai on the n-th day of the test's clock. Its day 0 is ten days past
+    the wall clock's: jobs are due by the wall clock (``jobs_due_now``), so a job the test's clock
+    schedules for a later hour must lie ahead of the wall clock whenever the suite runs."""
+    start = datetime.now(SHANGHAI).date() + timedelta(days=10 + n)
+    return shanghai(start.year, start.month, start.day, hour, minute)
+
+
 async def _run(app: Litestar, sessions: Any, clock: Clock, at: Any, kind: str) -> None:
     clock.now = at
     await jobs_due_now(sessions, kind)
@@ -160,16 +169,16 @@ async def test_agreements_are_created_listed_and_cancelled(
 async def test_a_due_bill_is_noticed_then_paid_after_the_lead_inside_the_window(
     client: Any, app: Litestar, staff: StaffFactory, sessions: Any, biller: respx.MockRouter
 ) -> None:
-    clock = Clock(shanghai(2026, 12, 1, 23, 30))
+    clock = Clock(day(0, 23, 30))
     app.state.services[CLOCK_SERVICE] = clock
     partner, customer, agreement = await _setup(client, app, staff, seed=951)
 
     # 23:30 local: outside the window; nothing is asked or sent, the check moves to 07:00.
     await _run(app, sessions, clock, clock.now, CHECK_JOB)
     assert biller["query"].call_count == 0
-    assert [j.run_at for j in await _queued(sessions, CHECK_JOB)] == [shanghai(2026, 12, 2, 7, 0)]
+    assert [j.run_at for j in await _queued(sessions, CHECK_JOB)] == [day(1, 7, 0)]
 
-    noticed_at = shanghai(2026, 12, 2, 9, 15)
+    noticed_at = day(1, 9, 15)
     await _run(app, sessions, clock, noticed_at, CHECK_JOB)
     [notice] = await events(sessions, partner.partner_id, "utilities.")
     assert notice.type == "utilities.pre_debit_notice"
@@ -195,12 +204,12 @@ async def test_a_due_bill_is_noticed_then_paid_after_the_lead_inside_the_window(
     await _run(app, sessions, clock, noticed_at + timedelta(hours=23), PAY_JOB)
     assert biller["write_off"].call_count == 0
     # After the lead but past 22:00 local: still no debit; it waits for 07:00.
-    await _run(app, sessions, clock, shanghai(2026, 12, 3, 22, 10), PAY_JOB)
+    await _run(app, sessions, clock, day(2, 22, 10), PAY_JOB)
     assert biller["write_off"].call_count == 0
-    assert [j.run_at for j in await _queued(sessions, PAY_JOB)] == [shanghai(2026, 12, 4, 7, 0)]
+    assert [j.run_at for j in await _queued(sessions, PAY_JOB)] == [day(3, 7, 0)]
     assert await balance(app, sessions, partner.partner_id, customer) == FUNDS
 
-    await _run(app, sessions, clock, shanghai(2026, 12, 4, 7, 0), PAY_JOB)
+    await _run(app, sessions, clock, day(3, 7, 0), PAY_JOB)
 
     assert biller["write_off"].call_count == 1
     assert await balance(app, sessions, partner.partner_id, customer) == FUNDS - AMOUNT
@@ -217,7 +226,7 @@ async def test_a_due_bill_is_noticed_then_paid_after_the_lead_inside_the_window(
 async def test_a_bill_above_the_cap_is_never_debited(
     client: Any, app: Litestar, staff: StaffFactory, sessions: Any, biller: respx.MockRouter
 ) -> None:
-    clock = Clock(shanghai(2026, 12, 2, 10, 0))
+    clock = Clock(day(1, 10, 0))
     app.state.services[CLOCK_SERVICE] = clock
     partner, customer, _ = await _setup(client, app, staff, seed=952, cap=AMOUNT - 1)
 
@@ -235,7 +244,7 @@ async def test_a_bill_above_the_cap_is_never_debited(
 async def test_a_cancelled_agreement_debits_nothing_after_its_notice(
     client: Any, app: Litestar, staff: StaffFactory, sessions: Any, biller: respx.MockRouter
 ) -> None:
-    clock = Clock(shanghai(2026, 12, 2, 10, 0))
+    clock = Clock(day(1, 10, 0))
     app.state.services[CLOCK_SERVICE] = clock
     partner, customer, agreement = await _setup(client, app, staff, seed=953)
     await _run(app, sessions, clock, clock.now, CHECK_JOB)
@@ -254,7 +263,7 @@ async def test_a_cancelled_agreement_debits_nothing_after_its_notice(
 async def test_a_biller_down_defers_the_check_by_an_hour_and_the_chain_goes_on(
     client: Any, app: Litestar, staff: StaffFactory, sessions: Any, biller: respx.MockRouter
 ) -> None:
-    clock = Clock(shanghai(2026, 12, 2, 10, 0))
+    clock = Clock(day(1, 10, 0))
     app.state.services[CLOCK_SERVICE] = clock
     partner, _, _ = await _setup(client, app, staff, seed=954)
     biller["query"].mock(return_value=httpx.Response(503))
@@ -262,12 +271,12 @@ async def test_a_biller_down_defers_the_check_by_an_hour_and_the_chain_goes_on(
     await _run(app, sessions, clock, clock.now, CHECK_JOB)
 
     assert await events(sessions, partner.partner_id, "utilities.") == []
-    assert [j.run_at for j in await _queued(sessions, CHECK_JOB)] == [shanghai(2026, 12, 2, 11, 0)]
+    assert [j.run_at for j in await _queued(sessions, CHECK_JOB)] == [day(1, 11, 0)]
 
     biller["query"].mock(side_effect=FakeBiller().query)
-    await _run(app, sessions, clock, shanghai(2026, 12, 2, 11, 0), CHECK_JOB)
+    await _run(app, sessions, clock, day(1, 11, 0), CHECK_JOB)
 
     assert [e.type for e in await events(sessions, partner.partner_id, "utilities.")] == [
         "utilities.pre_debit_notice"
     ]
-    assert [j.run_at for j in await _queued(sessions, CHECK_JOB)] == [shanghai(2026, 12, 3, 7, 0)]
+    assert [j.run_at for j in await _queued(sessions, CHECK_JOB)] == [day(2, 7, 0)]
