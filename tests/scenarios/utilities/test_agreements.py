@@ -94,11 +94,15 @@ async def _setup(
     return partner, customer, resp.json()
 
 
+# The test clock's day 0, ten days past the wall clock's: jobs are due by the wall clock
+# (``jobs_due_now``), so a job the test's clock schedules for a later hour must lie ahead of the
+# wall clock whenever the suite runs. Taken once, so a run across midnight keeps its days.
+_DAY0 = datetime.now(SHANGHAI).date() + timedelta(days=10)
+
+
 def day(n: int, hour: int, minute: int = 0) -> datetime:
-    """``hour:minute`` in Shanghai on the n-th day of the test's clock. Its day 0 is ten days past
-    the wall clock's: jobs are due by the wall clock (``jobs_due_now``), so a job the test's clock
-    schedules for a later hour must lie ahead of the wall clock whenever the suite runs."""
-    start = datetime.now(SHANGHAI).date() + timedelta(days=10 + n)
+    """``hour:minute`` in Shanghai on the n-th day of the test's clock."""
+    start = _DAY0 + timedelta(days=n)
     return shanghai(start.year, start.month, start.day, hour, minute)
 
 
