@@ -96,7 +96,7 @@ async def test_every_rejection_has_its_code(client: Any, staff: StaffFactory) ->
     stranger, _ = keypair()
     cases = {
         "signature_key_unknown": partner.sign("GET", "/v1/partners/me", key=stranger),
-        "signature_expired": partner.sign("GET", "/v1/partners/me", created=int(time.time()) - 301),
+        "signature_expired": partner.sign("GET", "/v1/partners/me", created=int(time.time()) - 310),
     }
     cases["signature_key_unknown_other_partner"] = partner.sign(
         "GET", "/v1/partners/me", key=other.private_jwk
@@ -106,7 +106,7 @@ async def test_every_rejection_has_its_code(client: Any, staff: StaffFactory) ->
         assert resp.status_code == 401, (code, resp.text)
         assert resp.json()["code"] == code.removesuffix("_other_partner")
 
-    future = partner.sign("GET", "/v1/partners/me", created=int(time.time()) + 301)
+    future = partner.sign("GET", "/v1/partners/me", created=int(time.time()) + 310)
     assert (await client.get("/v1/partners/me", headers=future)).json()[
         "code"
     ] == "signature_expired"
