@@ -527,13 +527,8 @@ async def main() -> None:
     )
     parser.add_argument("--workers", type=int, default=1, help="job worker processes")
     parser.add_argument("--chunk", type=int, help="GATEWAY_BATCH_CHUNK_SIZE (default: settings)")
-    parser.add_argument(
-        "--lanes", type=int, help="GATEWAY_BATCH_LANES: chunks of the batch opened at once"
-    )
     parser.add_argument("--keep", action="store_true", help="keep the PostgreSQL databases")
     args = parser.parse_args()
-    if args.lanes:  # the gateway processes inherit this environment
-        os.environ["GATEWAY_BATCH_LANES"] = str(args.lanes)
 
     pii_key = base64.urlsafe_b64encode(secrets.token_bytes(32)).decode()
     env_keys = {
@@ -543,9 +538,8 @@ async def main() -> None:
     }
     vault = PiiVault(base64.urlsafe_b64decode(pii_key))
     engine = "PostgreSQL" if args.database_url else "SQLite"
-    lanes = os.environ.get("GATEWAY_BATCH_LANES", "1")
     print(
-        f"batch opening, {engine}, {args.workers} worker(s), {lanes} lane(s), CSV upload",
+        f"batch opening, {engine}, {args.workers} worker(s), CSV upload",
         flush=True,
     )
     with tempfile.TemporaryDirectory(prefix="bench-batch-") as tmp:

@@ -59,10 +59,8 @@ class Settings(BaseSettings):
     batch_body_limit: int = DEFAULT_BATCH_BODY_LIMIT
     # Rows a batch job opens per transaction (one look-up, one core call, one insert per table).
     batch_chunk_size: int = Field(default=1000, ge=1, le=5000)
-    # Chunks of one batch opened at the same time by different workers (PostgreSQL; SQLite has
-    # one writer). Above 1, a row's risk features do not count the rows of a chunk being opened
-    # beside its own, which DESIGN §8 says they do: 1 keeps that, more trades it for throughput.
-    batch_lanes: int = Field(default=1, ge=1, le=16)
+    # Transactions that open a batch step's screened rows side by side, on PostgreSQL (ADR 0024).
+    batch_openers: int = Field(default=2, ge=1, le=16)
     db_pool_size: int = 20
     # Ping every pooled connection before use: one more round trip on every checkout (12% of the
     # signed read's CPU, docs/performance.md). Off by default: a connection found dead fails its

@@ -9,15 +9,15 @@ person's, see :mod:`gateway.customers.service`). The partner hears ``account_bat
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date
 from typing import Any
 
 import sqlalchemy as sa
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlmodel import col, select
 
 from gateway import risk
 from gateway.clock import business_date_of
@@ -203,10 +203,10 @@ async def screen_chunk(
     Every row here has passed the row rules and is not yet opened; it carries the applicant
     (with the partner's ``context``: device id, IP, user agent), the blind indexes of the
     person's ID number and phone, the customer id it will get if new, and its batch row
-    number. It runs in the chunk's transaction, so whatever it records (a risk flag, a case)
-    commits with the openings, or rolls back and runs again with them: the risk engine scores
-    each row here (DESIGN §8), each row's features counting the earlier rows of the batch, and a
-    ``block`` refuses it.
+    number. It runs in the screening transaction, so whatever it records (a risk flag, a case)
+    commits with the rows' verdicts, or rolls back and runs again with them: the risk engine
+    scores each row here (DESIGN §8), each row's features counting the earlier rows of the
+    batch (chunks are screened one after another, in row order), and a ``block`` refuses it.
     """
     verdicts = await risk.assess_candidates(session, channel, [r.candidate for r in rows])
     return [RISK_BLOCKED if v.blocked else None for v in verdicts]
@@ -230,6 +230,7 @@ _items = sa.table(
     sa.column("row", sa.Integer),
     sa.column("status"),
     sa.column("customer_id"),
+    sa.column("id_index"),
     sa.column("error_code"),
     sa.column("error_message"),
     sa.column("payload"),
@@ -249,10 +250,30 @@ _ITEM_UPDATE = (
 )
 
 
+def _items_in(
+    batch_id: str, after: int, through: int | None, limit: int | None
+) -> sa.Select[tuple[int, str, str | None, str | None]]:
+    """A batch's pending rows past row ``after`` (up to ``through``, at most ``limit``), locked.
+    Each stage resumes past the last row it handled, so it never walks the index entries that
+    the rows it moved on left behind (until a vacuum)."""
+    stmt = (
+        sa.select(_items.c.row, _items.c.payload, _items.c.customer_id, _items.c.id_index)
+        .where(
+            _items.c.batch_id == batch_id,
+            _items.c.status == ItemStatus.PENDING.value,
+            _items.c.row > after,
+        )
+        .order_by(_items.c.row)
+        .limit(limit)
+        .with_for_update()
+    )
+    return stmt if through is None else stmt.where(_items.c.row <= through)
+
+
 async def _record(
     session: AsyncSession,
     batch_id: str,
-    results: Mapping[int, tuple[Opening, Applicant]],
+    results: Mapping[int, tuple[Opening, Applicant | None]],
     kept_ids: Mapping[int, str | None],
 ) -> None:
     """Write the chunk's outcomes: one ``UPDATE … WHERE row IN (…)`` per status for the rows
@@ -286,58 +307,193 @@ async def _record(
 
 @job_handler(PROCESS_JOB, on_dead=_fail)
 async def process_chunk(ctx: JobContext, payload: dict[str, Any]) -> None:
-    """Open the next ``GATEWAY_BATCH_CHUNK_SIZE`` pending rows of a batch, set-based: the rows
-    are checked and sealed in Python, then opened with a fixed number of statements (see
-    :func:`~gateway.customers.service.open_customers`), and the next chunk is queued in the
-    same commit. A crash anywhere before the commit leaves the chunk pending as it was.
+    """One step of a batch (ADR 0024): screen the next chunk of rows, and open the rows the step
+    before screened. The next step is queued with the screening.
 
-    On PostgreSQL a batch is opened in ``GATEWAY_BATCH_LANES`` lanes: the first chunk queues the
-    other lanes with its commit, and each lane takes the next pending rows no other lane has
-    locked (``FOR UPDATE SKIP LOCKED``), so as many workers open disjoint chunks of one batch at
-    once. The batch's counters are added to in one ``UPDATE`` at the end of each chunk (its row
-    is locked only from there to the commit), and the chunk that brings ``processed`` to
-    ``total`` completes the batch. SQLite has a single writer: one lane. With more than one
-    lane, a row's risk features count the batch's rows committed before its chunk began, not
-    those of a chunk opened beside it (hence one lane by default, see the setting).
+    **Screening** (the job's own transaction) checks each row and scores it with the risk
+    engine in row order, one chunk after the other, so a row's features count every earlier row
+    of the batch (DESIGN §8); a refused row is ``rejected`` there, an admitted one stays
+    ``pending`` and the next step's payload says it was screened (``after``). **Opening** opens
+    the screened rows as a set (see :func:`~gateway.customers.service.open_customers`), writes
+    each row's outcome and adds it to the batch's counters, in transactions of its own.
+
+    On PostgreSQL the screening and ``GATEWAY_BATCH_OPENERS`` openings run at once on as many
+    connections, so the Python of one overlaps the statements of the others. The openings commit
+    on their own and never wait for a lock the screening holds: they touch other rows and
+    tables, and the screening adds its refusals to the batch's counters only once they have
+    committed. A crash anywhere loses nothing: an opening that committed stays, and a screening
+    that did not comes back with its job. SQLite has a single writer: the two run one after
+    the other in the job's transaction. The step that brings ``processed`` to ``total``
+    completes the batch.
     """
     session = ctx.session
     batch = await session.get(AccountBatch, payload["batch_id"])
     if batch is None or batch.status in _DONE:
         return
-    vault: PiiVault = ctx.services["vault"]
-    core = core_banking_for(session, ctx.services["core_http"])
     channel = Channel(batch.partner_id, batch.scenario, batch.sub_channel, batch.campaign, batch.id)
+    vault: PiiVault = ctx.services["vault"]
+    screened_through, opened_through = payload.get("after", 0), payload.get("opened", 0)
+    limit = chunk_size(ctx.settings)
     parallel = session.get_bind().dialect.name == "postgresql"
-    pending = (
-        select(
-            col(AccountBatchItem.row),
-            col(AccountBatchItem.payload),
-            col(AccountBatchItem.customer_id),
-            col(AccountBatchItem.id_index),
-        )
-        .where(
-            col(AccountBatchItem.batch_id) == batch.id,
-            col(AccountBatchItem.status) == ItemStatus.PENDING.value,
-            col(AccountBatchItem.row) > payload.get("after", 0),
-        )
-        .order_by(col(AccountBatchItem.row))
-        .limit(chunk_size(ctx.settings))
-    )
-    items = (await session.execute(pending.with_for_update(skip_locked=True))).all()
-    if not items and parallel:
-        # Every pending row is locked: by another lane, which opens them, or by a run of this
-        # job that outlived its lease, whose rows come back when it rolls back. Wait for them.
-        items = (await session.execute(pending.with_for_update())).all()
-    if parallel and batch.status == BatchStatus.QUEUED:
-        for lane in range(1, ctx.settings.batch_lanes):
-            await enqueue(
-                session, PROCESS_JOB, {"batch_id": batch.id}, dedupe_key=f"{batch.id}:lane{lane}"
+
+    async def opening(opener: AsyncSession, after: int, through: int) -> None:
+        core = core_banking_for(opener, ctx.services["core_http"])
+        await _open(opener, vault, core, batch, channel, (after, through))
+
+    async def opening_apart(after: int, through: int) -> None:
+        async with ctx.sessions() as opener:
+            await opening(opener, after, through)
+            await opener.commit()
+
+    to_open = await _screened_rows(session, batch.id, opened_through, screened_through, limit)
+    parts = _parts(opened_through, to_open, ctx.settings.batch_openers if parallel else 1)
+    if parallel:
+        async with asyncio.TaskGroup() as stages:
+            for part in parts:
+                stages.create_task(opening_apart(*part))
+            screening = stages.create_task(
+                _screen(session, vault, channel, batch, screened_through, limit)
             )
-    results = await _open_chunk(session, vault, core, channel, batch.created_at, items)
-    await _record(session, batch.id, results, {i.row: i.customer_id for i in items})
-    # Before the batch's row is locked below: an ANALYZE takes hundreds of ms, and another lane
-    # would wait for this commit at its own counter update.
-    await _refresh_statistics(session, batch.processed + len(items))
+        screened, refusals = screening.result()
+    else:
+        for part in parts:
+            await opening(session, *part)
+        screened, refusals = await _screen(session, vault, channel, batch, screened_through, limit)
+    await _add_outcomes(session, batch.id, refusals)
+    if screened or len(to_open) == limit:  # rows left to screen, or screened rows to open
+        after = screened[-1] if screened else screened_through
+        opened = to_open[-1] if to_open else opened_through
+        await enqueue(
+            session,
+            PROCESS_JOB,
+            {"batch_id": batch.id, "after": after, "opened": opened},
+            dedupe_key=f"{batch.id}:{after}:{opened}",
+        )
+
+
+async def _screened_rows(
+    session: AsyncSession, batch_id: str, after: int, through: int, limit: int
+) -> list[int]:
+    """The next ``limit`` rows screened and not yet opened: pending, in ``(after, through]``."""
+    return list(
+        (
+            await session.scalars(
+                sa.select(_items.c.row)
+                .where(
+                    _items.c.batch_id == batch_id,
+                    _items.c.status == ItemStatus.PENDING.value,
+                    _items.c.row > after,
+                    _items.c.row <= through,
+                )
+                .order_by(_items.c.row)
+                .limit(limit)
+            )
+        ).all()
+    )
+
+
+def _parts(after: int, rows: Sequence[int], count: int) -> list[tuple[int, int]]:
+    """``rows`` (ascending, all past ``after``) cut into at most ``count`` ranges
+    ``(after, through]`` of consecutive rows, each to be opened in a transaction of its own."""
+    size = -(-len(rows) // count)
+    ends = [rows[min(start + size, len(rows)) - 1] for start in range(0, len(rows), size or 1)]
+    return list(zip([after, *ends], ends, strict=False))
+
+
+async def _screen(
+    session: AsyncSession,
+    vault: PiiVault,
+    channel: Channel,
+    batch: AccountBatch,
+    after: int,
+    limit: int,
+) -> tuple[list[int], dict[int, tuple[Opening, Applicant | None]]]:
+    """Screen the next chunk of pending rows past ``after``: the rules (again only on a later
+    business date), then the risk engine; write the refusals. Returns the rows screened and
+    the refusals by row (for the batch's counters)."""
+    await _refresh_statistics(session, after)
+    items = (await session.execute(_items_in(batch.id, after, None, limit))).all()
+    refusals: dict[int, tuple[Opening, Applicant | None]] = {}
+    rows: list[BatchRow] = []
+    day, same_day = _business_day(batch)
+    for item in items:
+        checked = _checked(vault, item, day, same_day)
+        if isinstance(checked, RowError):
+            refusals[item.row] = (Opening("rejected", error=checked), None)
+        else:
+            rows.append(BatchRow(item.row, checked))
+    decisions = await screen_chunk(session, channel, rows)
+    for r, refused in zip(rows, decisions, strict=True):
+        if refused is not None:
+            refusals[r.row] = (Opening("rejected", error=refused), None)
+    if refusals:
+        await _record(session, batch.id, refusals, {})
+    return [item.row for item in items], refusals
+
+
+def _checked(vault: PiiVault, item: sa.Row[Any], day: date, same_day: bool) -> Candidate | RowError:
+    """A stored row, unsealed and ready to open. The rules depend on the row and the business
+    date only, so a row checked at upload on the same date (``same_day``) is not checked again
+    (its birth date is read, its blind index was stored); on a later date, or for a row stored
+    before ids were kept, the rules run again."""
+    applicant = Applicant.unseal(vault, item.payload)
+    if same_day and item.id_index and item.customer_id:
+        birth = valid_birth_date(applicant.id_number)
+        if birth is not None:
+            return Candidate(
+                applicant,
+                item.id_index,
+                item.customer_id,
+                birth,
+                phone_index(vault, applicant.phone),
+            )
+    return candidate(vault, applicant, day, item.customer_id)
+
+
+def _business_day(batch: AccountBatch) -> tuple[date, bool]:
+    """Today's business date, and whether the batch's rows were checked on it at upload."""
+    day = today()
+    return day, business_date_of(batch.created_at) == day
+
+
+async def _open(
+    session: AsyncSession,
+    vault: PiiVault,
+    core: CoreBanking,
+    batch: AccountBatch,
+    channel: Channel,
+    rows: tuple[int, int],
+) -> None:
+    """Open the screened rows in ``rows`` (``(after, through]``) as a set, write their
+    outcomes and add them to the batch's counters."""
+    items = (await session.execute(_items_in(batch.id, *rows, None))).all()
+    results: dict[int, tuple[Opening, Applicant | None]] = {}
+    admitted: list[BatchRow] = []
+    day, same_day = _business_day(batch)
+    for item in items:
+        checked = _checked(vault, item, day, same_day)
+        if isinstance(checked, RowError):  # the business date turned since the screening
+            results[item.row] = (Opening("rejected", error=checked), None)
+        else:
+            admitted.append(BatchRow(item.row, checked))
+    if admitted:
+        candidates = [r.candidate for r in admitted]
+        openings = await open_customers(session, vault, core, channel, candidates)
+        for r, opening in zip(admitted, openings, strict=True):
+            results[r.row] = (opening, r.candidate.applicant)
+        await after_opening(
+            session, channel, ((o, a.attributes) for o, a in results.values() if a is not None)
+        )
+    if results:
+        await _record(session, batch.id, results, {i.row: i.customer_id for i in items})
+    await _add_outcomes(session, batch.id, results)
+
+
+async def _add_outcomes(
+    session: AsyncSession, batch_id: str, results: Mapping[int, tuple[Opening, Any]]
+) -> None:
+    """Add rows' outcomes to the batch's counters (locking its row until the commit); the
+    addition that brings ``processed`` to ``total`` completes the batch."""
     counts = {
         status.value: sum(1 for opening, _ in results.values() if opening.status == status)
         for status in (ItemStatus.OPENED, ItemStatus.EXISTING, ItemStatus.REJECTED)
@@ -345,9 +501,9 @@ async def process_chunk(ctx: JobContext, payload: dict[str, Any]) -> None:
     processed, total, status = (
         await session.execute(
             sa.update(_batches)
-            .where(_batches.c.id == batch.id)
+            .where(_batches.c.id == batch_id)
             .values(
-                processed=_batches.c.processed + len(items),
+                processed=_batches.c.processed + len(results),
                 **{name: _batches.c[name] + n for name, n in counts.items()},
                 status=sa.case(
                     (_batches.c.status.in_([s.value for s in _DONE]), _batches.c.status),
@@ -357,19 +513,11 @@ async def process_chunk(ctx: JobContext, payload: dict[str, Any]) -> None:
             .returning(_batches.c.processed, _batches.c.total, _batches.c.status)
         )
     ).one()
-    log.info("batch.chunk_processed", batch_id=batch.id, rows=len(items), processed=processed)
-    if items and processed < total:
-        last = items[-1].row
-        await enqueue(
-            session,
-            PROCESS_JOB,
-            {"batch_id": batch.id, "after": last},
-            dedupe_key=f"{batch.id}:{last}",
-        )
-    elif processed >= total and status not in _DONE:
-        await session.refresh(batch)
+    log.info("batch.chunk_processed", batch_id=batch_id, rows=len(results), processed=processed)
+    if processed >= total and status not in _DONE:
+        batch = await session.get(AccountBatch, batch_id, populate_existing=True)
+        assert batch is not None
         await _complete(session, batch)
-    # else: another lane holds the batch's last pending rows and completes it
 
 
 # The tables a chunk looks rows up in by key (the customers, links and accounts it may reuse, the
@@ -396,10 +544,10 @@ async def _refresh_statistics(session: AsyncSession, processed: int) -> None:
     chunk's 1,000-key look-ups become scans: at 75,000 rows each cost 50–85 ms per chunk, and the
     batch slowed down as it grew (docs/performance.md). A table is analyzed again only once the
     batch has added twice what its statistics count, so a batch analyzes each table O(log rows)
-    times (each costs a few hundred ms), and an established table that dwarfs it never. Lanes
-    take turns: while one lane's chunk analyzes (until its commit), the others skip the check.
+    times (each costs a few hundred ms), and an established table that dwarfs it never. Batches
+    screened at once take turns: while one analyzes (until its commit), the others skip the check.
     """
-    if session.get_bind().dialect.name != "postgresql":
+    if session.get_bind().dialect.name != "postgresql" or not processed:
         return
     stale = (
         (
@@ -419,57 +567,12 @@ async def _refresh_statistics(session: AsyncSession, processed: int) -> None:
         log.info("batch.statistics_refreshed", tables=sorted(stale), processed=processed)
 
 
-async def _open_chunk(
-    session: AsyncSession,
-    vault: PiiVault,
-    core: CoreBanking,
-    channel: Channel,
-    created_at: datetime,
-    items: Sequence[sa.Row[int, str, str | None, str | None]],
-) -> dict[int, tuple[Opening, Applicant]]:
-    """Each item's outcome by row: checked, screened, then opened as a set."""
-    day = today()
-    # The rules depend on the row and the business date only, so a row checked at upload on the
-    # same date is not checked again (its birth date is read, its blind index was stored); on a
-    # later date, or for a row stored before ids were kept, the rules run again.
-    same_day = business_date_of(created_at) == day
-    results: dict[int, tuple[Opening, Applicant]] = {}
-    rows: list[BatchRow] = []
-    for item in items:
-        applicant = Applicant.unseal(vault, item.payload)
-        birth = valid_birth_date(applicant.id_number) if same_day and item.id_index else None
-        checked: Candidate | RowError
-        if birth is not None and item.id_index and item.customer_id:
-            checked = Candidate(
-                applicant,
-                item.id_index,
-                item.customer_id,
-                birth,
-                phone_index(vault, applicant.phone),
-            )
-        else:
-            checked = candidate(vault, applicant, day, item.customer_id)
-        if isinstance(checked, RowError):
-            results[item.row] = (Opening("rejected", error=checked), applicant)
-        else:
-            rows.append(BatchRow(item.row, checked))
-    decisions = await screen_chunk(session, channel, rows)
-    admitted = [r for r, refused in zip(rows, decisions, strict=True) if refused is None]
-    for r, refused in zip(rows, decisions, strict=True):
-        if refused is not None:
-            results[r.row] = (Opening("rejected", error=refused), r.candidate.applicant)
-    openings = await open_customers(session, vault, core, channel, [r.candidate for r in admitted])
-    for r, opening in zip(admitted, openings, strict=True):
-        results[r.row] = (opening, r.candidate.applicant)
-    await after_opening(session, channel, ((o, a.attributes) for o, a in results.values()))
-    return results
-
-
 async def _complete(session: AsyncSession, batch: AccountBatch) -> None:
     batch.status = (
         BatchStatus.COMPLETED_WITH_ERRORS if batch.rejected else BatchStatus.COMPLETED
     ).value
     batch.completed_at = utcnow()
+    await session.flush()  # a later counter update in this transaction sees it done
     await emit(
         session,
         batch.partner_id,

@@ -7,16 +7,18 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from gateway.settings import Settings
 
 
 @dataclass(frozen=True, slots=True)
 class JobContext:
-    """What a handler receives: its own session (committed with the job's completion)."""
+    """What a handler receives: its own session (committed with the job's completion), and the
+    session factory for work that must commit on its own (see :mod:`gateway.customers.batches`)."""
 
     session: AsyncSession
+    sessions: async_sessionmaker[AsyncSession]
     settings: Settings
     job_id: str
     attempt: int

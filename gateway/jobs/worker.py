@@ -201,7 +201,9 @@ class Worker:
             return
         try:
             async with self.sessions() as session:
-                ctx = JobContext(session, self.settings, job.id, job.attempts, self.services)
+                ctx = JobContext(
+                    session, self.sessions, self.settings, job.id, job.attempts, self.services
+                )
                 await spec.handler(ctx, job.payload)
                 done = await session.execute(
                     sa.update(_jobs)
@@ -237,6 +239,8 @@ class Worker:
             )
             spec = handler_for(job.kind)
             if dead and result.rowcount == 1 and spec is not None and spec.on_dead is not None:  # type: ignore[attr-defined]
-                ctx = JobContext(session, self.settings, job.id, job.attempts, self.services)
+                ctx = JobContext(
+                    session, self.sessions, self.settings, job.id, job.attempts, self.services
+                )
                 await spec.on_dead(ctx, job.payload)
             await session.commit()

@@ -22,11 +22,13 @@ from gateway.customers import batches
 from gateway.customers.models import Customer, CustomerLink, Touchpoint
 from gateway.db import utcnow
 from gateway.jobs.models import Job
+from gateway.jobs.worker import Worker
 from gateway.notifications.models import Event
 from gateway.scenarios.community.models import CommunityOwner
 from tests.conftest import IS_PG, StaffFactory, run_jobs
 from tests.customers.support import people, person
 from tests.partners.support import PartnerHandle, onboard
+from tests.risk.support import publish_rule
 
 
 async def _community(partner: PartnerHandle) -> str:
@@ -254,34 +256,68 @@ async def test_a_batch_of_exactly_whole_chunks_completes(
     assert (batch["status"], batch["processed"], batch["opened"]) == ("completed", 4, 4)
 
 
-async def test_lanes_open_every_row_once_and_complete_once(
+async def test_a_screened_row_stays_pending_until_the_next_step_opens_it(
     client: Any, app: Litestar, staff: StaffFactory, sessions: Any, monkeypatch: Any
 ) -> None:
-    # Three lanes of three-row chunks over ten rows: the lanes split the rows (on PostgreSQL;
-    # SQLite opens one chunk at a time), the one that opens the last rows completes the batch,
-    # and a lane that finds nothing left to open ends quietly.
+    # Each step screens the next chunk and opens the chunk the step before screened (ADR 0024).
     monkeypatch.setattr(batches, "chunk_size", lambda settings: 3)
-    settings = app.state.services["settings"]
-    monkeypatch.setitem(
-        app.state.services, "settings", settings.model_copy(update={"batch_lanes": 3})
+    await publish_rule(
+        client,
+        staff,
+        {
+            "id": "bad_device",
+            "event_type": "account_opening",
+            "description": "A device on the deny list.",
+            "expression": "event.device_id == 'dev-bad'",
+            "subject": "partner",
+            "severity": "block",
+        },
+        "s",
     )
     partner = await onboard(client, staff, webhook_url=None)
-    batch_id = await _batch(partner, people(611, 10))
+    rows = people(611, 10)
+    rows[1]["context"] = {"device_id": "dev-bad"}
+    await run_jobs(app)  # nothing else is due: each run below claims only the batch's next step
+    batch_id = await _batch(partner, rows)
+    worker = Worker(app.state.session_factory, app.state.services["settings"], app.state.services)
+
+    assert await worker.run_once() == 1  # rows 1-3 screened: row 2 refused, 1 and 3 wait
+    batch = (await partner.call("GET", f"/v1/account-batches/{batch_id}")).json()
+    assert (batch["status"], batch["processed"], batch["rejected"]) == ("processing", 1, 1)
+    items = await _items(partner, batch_id)
+    assert [(i["status"], i["error"] and i["error"]["code"], i["customer_id"]) for i in items] == [
+        ("pending", None, None),
+        ("rejected", "risk_blocked", None),
+    ] + [("pending", None, None)] * 8
+
+    assert await worker.run_once() == 1  # rows 1-3 opened, rows 4-6 screened
+    batch = (await partner.call("GET", f"/v1/account-batches/{batch_id}")).json()
+    assert (batch["status"], batch["processed"], batch["opened"], batch["rejected"]) == (
+        "processing",
+        3,
+        2,
+        1,
+    )
+    items = await _items(partner, batch_id)
+    assert [(i["status"], i["error"] and i["error"]["code"]) for i in items[:3]] == [
+        ("opened", None),
+        ("rejected", "risk_blocked"),
+        ("opened", None),
+    ]
+    resp = await partner.call("GET", f"/v1/account-batches/{batch_id}/items?status=pending")
+    assert [i["row"] for i in resp.json()["data"]] == list(range(4, 11))
 
     await run_jobs(app)
-
-    resp = await partner.call("GET", f"/v1/account-batches/{batch_id}")
-    batch = resp.json()
+    batch = (await partner.call("GET", f"/v1/account-batches/{batch_id}")).json()
     assert (batch["status"], batch["processed"], batch["opened"], batch["rejected"]) == (
-        "completed",
+        "completed_with_errors",
         10,
-        10,
-        0,
+        9,
+        1,
     )
     items = await _items(partner, batch_id)
     assert [i["row"] for i in items] == list(range(1, 11))
-    assert {i["status"] for i in items} == {"opened"}
-    assert len({i["customer_id"] for i in items}) == 10
+    assert len({i["customer_id"] for i in items if i["status"] == "opened"}) == 9
     completed = (
         sa.select(sa.func.count())
         .select_from(Event)
@@ -291,6 +327,41 @@ async def test_lanes_open_every_row_once_and_complete_once(
         )
     )
     assert await _count(sessions, completed) == 1
+
+
+async def test_a_row_is_screened_after_the_earlier_chunks_whatever_is_opened_beside_it(
+    client: Any, app: Litestar, staff: StaffFactory, sessions: Any, monkeypatch: Any
+) -> None:
+    # DESIGN §8: a row's features count the earlier rows of its batch. Chunk 2 is screened while
+    # chunk 1 is opened, and still counts chunk 1's rows: the third ID number on one phone is
+    # the one the rule blocks.
+    monkeypatch.setattr(batches, "chunk_size", lambda settings: 2)
+    await publish_rule(
+        client,
+        staff,
+        {
+            "id": "phone_farm",
+            "event_type": "account_opening",
+            "description": "Three ID numbers behind one phone.",
+            "expression": "features.phone_ids_30d >= 3",
+            "subject": "partner",
+            "severity": "block",
+        },
+        "f",
+    )
+    partner = await onboard(client, staff, webhook_url=None)
+    rows = [dict(r, phone="13800138000") for r in people(612, 5)]
+    batch_id = await _batch(partner, rows)
+    await run_jobs(app)
+    items = await _items(partner, batch_id)
+    assert [(i["status"], i["error"] and i["error"]["code"]) for i in items] == [
+        ("opened", None),
+        ("opened", None),
+        ("rejected", "risk_blocked"),
+        ("rejected", "risk_blocked"),
+        ("rejected", "risk_blocked"),
+    ]
+    assert await _count(sessions, sa.select(sa.func.count()).select_from(Customer)) == 2
 
 
 @pytest.mark.skipif(not IS_PG, reason="ANALYZE and pg_class are PostgreSQL's; CI's PG pass runs it")

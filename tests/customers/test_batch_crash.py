@@ -16,14 +16,14 @@ from litestar import Litestar
 from gateway.core_banking.models import SandboxAccount
 from gateway.customers.models import AccountBatch, Customer
 from gateway.settings import Settings
-from tests.conftest import IS_PG, StaffFactory, run_jobs
+from tests.conftest import StaffFactory, run_jobs
 from tests.customers.support import people
 from tests.partners.support import onboard
 
 ROWS = 3000
 
 
-def _worker(settings: Settings, lanes: int = 1) -> subprocess.Popen[bytes]:
+def _worker(settings: Settings) -> subprocess.Popen[bytes]:
     env = {
         **os.environ,
         "GATEWAY_DATABASE_URL": settings.database_url,
@@ -32,7 +32,6 @@ def _worker(settings: Settings, lanes: int = 1) -> subprocess.Popen[bytes]:
         "GATEWAY_JOB_LEASE_SECONDS": "2",
         "GATEWAY_JOB_POLL_SECONDS": "0.05",
         "GATEWAY_BATCH_CHUNK_SIZE": "100",  # many small chunks: the kill lands mid-batch
-        "GATEWAY_BATCH_LANES": str(lanes),
     }
     return subprocess.Popen(
         [sys.executable, "-m", "gateway.cli", "worker"],
@@ -49,24 +48,22 @@ async def _progress(sessions: Any, batch_id: str) -> tuple[str, int]:
         return batch.status, batch.processed
 
 
-LANES = [
+WORKERS = [
     pytest.param(1, id="one worker"),
-    # Two workers on two lanes, one killed: the survivor goes on with the rows past its own lane's
-    # last row, and the killed lane's chunk comes back with its job after the lease.
-    pytest.param(
-        2, id="two lanes", marks=pytest.mark.skipif(not IS_PG, reason="SQLite runs one lane")
-    ),
+    # Two workers, one killed: the survivor may hold the batch's next step or wait for the killed
+    # worker's lease to run out; either way each row is screened and opened once.
+    pytest.param(2, id="two workers"),
 ]
 
 
-@pytest.mark.parametrize("lanes", LANES)
+@pytest.mark.parametrize("count", WORKERS)
 async def test_killed_worker_resumes_without_loss_or_duplicates(
     client: Any,
     app: Litestar,
     staff: StaffFactory,
     sessions: Any,
     settings: Settings,
-    lanes: int,
+    count: int,
 ) -> None:
     partner = await onboard(client, staff, webhook_url=None)
     rows = people(77, ROWS)
@@ -75,7 +72,7 @@ async def test_killed_worker_resumes_without_loss_or_duplicates(
     )
     batch_id = resp.json()["id"]
 
-    workers = [_worker(settings, lanes) for _ in range(lanes)]
+    workers = [_worker(settings) for _ in range(count)]
     try:
         for _ in range(600):
             status, processed = await _progress(sessions, batch_id)
@@ -89,7 +86,7 @@ async def test_killed_worker_resumes_without_loss_or_duplicates(
     try:
         status, processed = await _progress(sessions, batch_id)
         assert processed < ROWS, "the worker finished before it could be killed; raise ROWS"
-        await asyncio.sleep(0.5)  # the survivor works on while the killed lane's lease runs
+        await asyncio.sleep(0.5)  # the survivor works on while the killed worker's lease runs
     finally:
         for worker in workers[1:]:
             worker.send_signal(signal.SIGTERM)

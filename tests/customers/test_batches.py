@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 import json
 import random
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 import httpx
@@ -13,10 +13,12 @@ import respx
 import sqlalchemy as sa
 from litestar import Litestar
 from openpyxl import Workbook
+from sqlmodel import col
 
 from gateway.auth.signatures import verify_request
 from gateway.customers import batches, uploads
 from gateway.customers.models import Customer
+from gateway.db import utcnow
 from gateway.notifications.models import WebhookDelivery
 from tests.conftest import StaffFactory, run_jobs
 from tests.customers.support import people, person
@@ -260,8 +262,13 @@ async def test_batch_fails_when_the_core_stays_down(
             "POST", "/v1/account-batches", {"scenario": "community", "items": people(60, 2)}
         )
     ).json()["id"]
-    async with sessions() as s:
-        await s.execute(sa.update(Job).values(max_attempts=1))
+    await run_jobs(app)  # the rows are screened; opening them fails and is retried later
+    async with sessions() as s:  # its last attempt, due now
+        await s.execute(
+            sa.update(Job)
+            .where(col(Job.status) == "queued")
+            .values(max_attempts=1, attempts=0, run_at=utcnow() - timedelta(seconds=1))
+        )
         await s.commit()
     await run_jobs(app)
     batch = (await partner.call("GET", f"/v1/account-batches/{batch_id}")).json()

@@ -135,7 +135,7 @@ def record_openings(connection: sa.Connection, touches: Sequence[Mapping[str, An
             break
     else:
         raise RuntimeError("could not draw a free referral code")
-    for referrer, count in referred.items():
+    for referrer, count in sorted(referred.items()):  # in key order: openers never deadlock
         connection.execute(
             sa.update(_milestones)
             .where(_milestones.c.customer_id == referrer)
