@@ -218,6 +218,7 @@ class BatchRow:
 
     row: int
     candidate: Candidate
+    kept_id: str | None  # the customer id stored with the row at upload (None before ids were)
 
 
 def chunk_size(settings: Settings) -> int:
@@ -273,14 +274,14 @@ def _items_in(
 async def _record(
     session: AsyncSession,
     batch_id: str,
-    results: Mapping[int, tuple[Opening, Applicant | None]],
+    results: Mapping[int, Opening],
     kept_ids: Mapping[int, str | None],
 ) -> None:
     """Write the chunk's outcomes: one ``UPDATE … WHERE row IN (…)`` per status for the rows
     whose customer is the id they kept (nearly all), one executemany for the others."""
     plain: dict[str, list[int]] = {}
     other: list[dict[str, Any]] = []
-    for row, (opening, _) in results.items():
+    for row, opening in results.items():
         if opening.error is None and opening.customer_id == kept_ids.get(row):
             plain.setdefault(opening.status, []).append(row)
         else:
@@ -322,9 +323,9 @@ async def process_chunk(ctx: JobContext, payload: dict[str, Any]) -> None:
     on their own and never wait for a lock the screening holds: they touch other rows and
     tables, and the screening adds its refusals to the batch's counters only once they have
     committed. A crash anywhere loses nothing: an opening that committed stays, and a screening
-    that did not comes back with its job. SQLite has a single writer: the two run one after
-    the other in the job's transaction. The step that brings ``processed`` to ``total``
-    completes the batch.
+    that did not comes back with its job. SQLite has a single writer, so nothing overlaps: a
+    step opens the rows it has just screened, in the job's transaction. The step that brings
+    ``processed`` to ``total`` completes the batch.
     """
     session = ctx.session
     batch = await session.get(AccountBatch, payload["batch_id"])
@@ -336,33 +337,37 @@ async def process_chunk(ctx: JobContext, payload: dict[str, Any]) -> None:
     limit = chunk_size(ctx.settings)
     parallel = session.get_bind().dialect.name == "postgresql"
 
-    async def opening(opener: AsyncSession, after: int, through: int) -> None:
-        core = core_banking_for(opener, ctx.services["core_http"])
-        await _open(opener, vault, core, batch, channel, (after, through))
+    core_http = ctx.services["core_http"]
 
     async def opening_apart(after: int, through: int) -> None:
         async with ctx.sessions() as opener:
-            await opening(opener, after, through)
+            core = core_banking_for(opener, core_http)
+            await _open(opener, vault, core, batch, channel, (after, through))
             await opener.commit()
 
-    to_open = await _screened_rows(session, batch.id, opened_through, screened_through, limit)
-    parts = _parts(opened_through, to_open, ctx.settings.batch_openers if parallel else 1)
     if parallel:
+        to_open = await _screened_rows(session, batch.id, opened_through, screened_through, limit)
         async with asyncio.TaskGroup() as stages:
-            for part in parts:
+            for part in _parts(opened_through, to_open, ctx.settings.batch_openers):
                 stages.create_task(opening_apart(*part))
             screening = stages.create_task(
                 _screen(session, vault, channel, batch, screened_through, limit)
             )
-        screened, refusals = screening.result()
-    else:
-        for part in parts:
-            await opening(session, *part)
-        screened, refusals = await _screen(session, vault, channel, batch, screened_through, limit)
-    await _add_outcomes(session, batch.id, refusals)
-    if screened or len(to_open) == limit:  # rows left to screen, or screened rows to open
-        after = screened[-1] if screened else screened_through
+        screened, _, refusals = screening.result()
+        await _add_outcomes(session, batch.id, refusals)
         opened = to_open[-1] if to_open else opened_through
+        more = bool(screened) or len(to_open) == limit  # rows to open, or rows left to screen
+    else:
+        # One writer: the rows just screened are opened at once, in the same transaction.
+        screened, admitted, refusals = await _screen(
+            session, vault, channel, batch, screened_through, limit
+        )
+        core = core_banking_for(session, core_http)
+        await _open_admitted(session, vault, core, channel, batch.id, admitted, refusals)
+        opened = screened[-1] if screened else opened_through
+        more = len(screened) == limit
+    if more:
+        after = screened[-1] if screened else screened_through
         await enqueue(
             session,
             PROCESS_JOB,
@@ -407,28 +412,40 @@ async def _screen(
     batch: AccountBatch,
     after: int,
     limit: int,
-) -> tuple[list[int], dict[int, tuple[Opening, Applicant | None]]]:
+) -> tuple[list[int], list[BatchRow], dict[int, Opening]]:
     """Screen the next chunk of pending rows past ``after``: the rules (again only on a later
-    business date), then the risk engine; write the refusals. Returns the rows screened and
-    the refusals by row (for the batch's counters)."""
+    business date), then the risk engine; write the refusals. Returns the rows screened, those
+    admitted, and the refusals by row (for the batch's counters)."""
     await _refresh_statistics(session, after)
     items = (await session.execute(_items_in(batch.id, after, None, limit))).all()
-    refusals: dict[int, tuple[Opening, Applicant | None]] = {}
-    rows: list[BatchRow] = []
-    day, same_day = _business_day(batch)
+    checked, refusals = _check(vault, batch, items)
+    decisions = await screen_chunk(session, channel, checked)
+    admitted: list[BatchRow] = []
+    for r, refused in zip(checked, decisions, strict=True):
+        if refused is None:
+            admitted.append(r)
+        else:
+            refusals[r.row] = Opening("rejected", error=refused)
+    if refusals:
+        await _record(session, batch.id, refusals, {})
+    return [item.row for item in items], admitted, refusals
+
+
+def _check(
+    vault: PiiVault, batch: AccountBatch, items: Sequence[sa.Row[Any]]
+) -> tuple[list[BatchRow], dict[int, Opening]]:
+    """The items that pass the rules, ready to open, and the others' refusals by row."""
+    day = today()
+    same_day = business_date_of(batch.created_at) == day  # checked at upload on this date
+    passed: list[BatchRow] = []
+    refusals: dict[int, Opening] = {}
     for item in items:
         checked = _checked(vault, item, day, same_day)
         if isinstance(checked, RowError):
-            refusals[item.row] = (Opening("rejected", error=checked), None)
+            refusals[item.row] = Opening("rejected", error=checked)
         else:
-            rows.append(BatchRow(item.row, checked))
-    decisions = await screen_chunk(session, channel, rows)
-    for r, refused in zip(rows, decisions, strict=True):
-        if refused is not None:
-            refusals[r.row] = (Opening("rejected", error=refused), None)
-    if refusals:
-        await _record(session, batch.id, refusals, {})
-    return [item.row for item in items], refusals
+            passed.append(BatchRow(item.row, checked, item.customer_id))
+    return passed, refusals
 
 
 def _checked(vault: PiiVault, item: sa.Row[Any], day: date, same_day: bool) -> Candidate | RowError:
@@ -450,12 +467,6 @@ def _checked(vault: PiiVault, item: sa.Row[Any], day: date, same_day: bool) -> C
     return candidate(vault, applicant, day, item.customer_id)
 
 
-def _business_day(batch: AccountBatch) -> tuple[date, bool]:
-    """Today's business date, and whether the batch's rows were checked on it at upload."""
-    day = today()
-    return day, business_date_of(batch.created_at) == day
-
-
 async def _open(
     session: AsyncSession,
     vault: PiiVault,
@@ -464,38 +475,50 @@ async def _open(
     channel: Channel,
     rows: tuple[int, int],
 ) -> None:
-    """Open the screened rows in ``rows`` (``(after, through]``) as a set, write their
-    outcomes and add them to the batch's counters."""
+    """Open the screened rows in ``rows`` (``(after, through]``): those still pending, checked
+    again (the business date may have turned since the screening)."""
     items = (await session.execute(_items_in(batch.id, *rows, None))).all()
-    results: dict[int, tuple[Opening, Applicant | None]] = {}
-    admitted: list[BatchRow] = []
-    day, same_day = _business_day(batch)
-    for item in items:
-        checked = _checked(vault, item, day, same_day)
-        if isinstance(checked, RowError):  # the business date turned since the screening
-            results[item.row] = (Opening("rejected", error=checked), None)
-        else:
-            admitted.append(BatchRow(item.row, checked))
+    admitted, refusals = _check(vault, batch, items)
+    if refusals:
+        await _record(session, batch.id, refusals, {})
+    await _open_admitted(session, vault, core, channel, batch.id, admitted, refusals)
+
+
+async def _open_admitted(
+    session: AsyncSession,
+    vault: PiiVault,
+    core: CoreBanking,
+    channel: Channel,
+    batch_id: str,
+    admitted: Sequence[BatchRow],
+    refusals: Mapping[int, Opening],
+) -> None:
+    """Open admitted rows as a set, write their outcomes, and add them and the ``refusals``
+    (written already) to the batch's counters."""
+    results: dict[int, Opening] = {}
     if admitted:
         candidates = [r.candidate for r in admitted]
         openings = await open_customers(session, vault, core, channel, candidates)
-        for r, opening in zip(admitted, openings, strict=True):
-            results[r.row] = (opening, r.candidate.applicant)
+        results = {r.row: opening for r, opening in zip(admitted, openings, strict=True)}
         await after_opening(
-            session, channel, ((o, a.attributes) for o, a in results.values() if a is not None)
+            session,
+            channel,
+            (
+                (o, r.candidate.applicant.attributes)
+                for r, o in zip(admitted, openings, strict=True)
+            ),
         )
-    if results:
-        await _record(session, batch.id, results, {i.row: i.customer_id for i in items})
-    await _add_outcomes(session, batch.id, results)
+        await _record(session, batch_id, results, {r.row: r.kept_id for r in admitted})
+    await _add_outcomes(session, batch_id, {**refusals, **results})
 
 
 async def _add_outcomes(
-    session: AsyncSession, batch_id: str, results: Mapping[int, tuple[Opening, Any]]
+    session: AsyncSession, batch_id: str, results: Mapping[int, Opening]
 ) -> None:
     """Add rows' outcomes to the batch's counters (locking its row until the commit); the
     addition that brings ``processed`` to ``total`` completes the batch."""
     counts = {
-        status.value: sum(1 for opening, _ in results.values() if opening.status == status)
+        status.value: sum(1 for opening in results.values() if opening.status == status)
         for status in (ItemStatus.OPENED, ItemStatus.EXISTING, ItemStatus.REJECTED)
     }
     processed, total, status = (
