@@ -28,7 +28,7 @@ from gateway.scenarios.community.models import CommunityOwner
 from tests.conftest import IS_PG, StaffFactory, run_jobs
 from tests.customers.support import people, person
 from tests.partners.support import PartnerHandle, onboard
-from tests.risk.support import publish_rule
+from tests.risk.support import BAD_DEVICE_RULE, publish_rule
 
 
 async def _community(partner: PartnerHandle) -> str:
@@ -262,19 +262,7 @@ async def test_a_step_opens_the_rows_the_step_before_screened(
     # On PostgreSQL each step screens the next chunk while the rows the step before screened are
     # opened (ADR 0024); SQLite has one writer and opens a chunk in the step that screens it.
     monkeypatch.setattr(batches, "chunk_size", lambda settings: 3)
-    await publish_rule(
-        client,
-        staff,
-        {
-            "id": "bad_device",
-            "event_type": "account_opening",
-            "description": "A device on the deny list.",
-            "expression": "event.device_id == 'dev-bad'",
-            "subject": "partner",
-            "severity": "block",
-        },
-        "s",
-    )
+    await publish_rule(client, staff, BAD_DEVICE_RULE, "s")
     partner = await onboard(client, staff, webhook_url=None)
     rows = people(611, 10)
     rows[1]["context"] = {"device_id": "dev-bad"}

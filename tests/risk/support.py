@@ -91,6 +91,17 @@ def ago(at: datetime, **delta: float) -> datetime:
     return at - timedelta(**delta)
 
 
+# A block rule on one device id, for tests that need one row of a batch refused by risk.
+BAD_DEVICE_RULE = {
+    "id": "bad_device",
+    "event_type": "account_opening",
+    "description": "A device on the deny list.",
+    "expression": "event.device_id == 'dev-bad'",
+    "subject": "partner",
+    "severity": "block",
+}
+
+
 async def publish_rule(client: Any, staff: Any, rule: dict[str, Any], tag: str) -> None:
     """Draft ``rule`` as an analyst and publish it as a risk lead (four eyes)."""
     analyst = await staff.token(f"analyst-{tag}", "risk_analyst")

@@ -16,7 +16,7 @@ from gateway.scenarios.models import Transaction
 from tests.conftest import StaffFactory, run_jobs
 from tests.customers.support import person
 from tests.partners.support import onboard
-from tests.risk.support import publish_rule
+from tests.risk.support import BAD_DEVICE_RULE, publish_rule
 from tests.scenarios.support import assert_ledger_balanced, fund, open_owners
 from tests.scenarios.test_community import BASE, _bills, _community
 
@@ -149,19 +149,7 @@ async def test_a_blocked_opening_writes_nothing_and_a_batch_row_is_rejected(
     client: Any, app: Litestar, staff: StaffFactory, sessions: Any
 ) -> None:
     partner = await onboard(client, staff, webhook_url=None)
-    await publish_rule(
-        client,
-        staff,
-        {
-            "id": "bad_device",
-            "event_type": "account_opening",
-            "description": "A device on the deny list.",
-            "expression": "event.device_id == 'dev-bad'",
-            "subject": "partner",
-            "severity": "block",
-        },
-        "o",
-    )
+    await publish_rule(client, staff, BAD_DEVICE_RULE, "o")
     rng = random.Random(11)
     single = await partner.call(
         "POST",
