@@ -347,12 +347,15 @@ async def process_chunk(ctx: JobContext, payload: dict[str, Any]) -> None:
 
     if parallel:
         to_open = await _screened_rows(session, batch.id, opened_through, screened_through, limit)
-        async with asyncio.TaskGroup() as stages:
-            for part in _parts(opened_through, to_open, ctx.settings.batch_openers):
-                stages.create_task(opening_apart(*part))
-            screening = stages.create_task(
-                _screen(session, vault, channel, batch, screened_through, limit)
-            )
+        try:
+            async with asyncio.TaskGroup() as stages:
+                for part in _parts(opened_through, to_open, ctx.settings.batch_openers):
+                    stages.create_task(opening_apart(*part))
+                screening = stages.create_task(
+                    _screen(session, vault, channel, batch, screened_through, limit)
+                )
+        except ExceptionGroup as failed:  # the job's error is the stage's (the core is down, …)
+            raise failed.exceptions[0] from failed
         screened, _, refusals = screening.result()
         await _add_outcomes(session, batch.id, refusals)
         opened = to_open[-1] if to_open else opened_through

@@ -275,3 +275,6 @@ async def test_batch_fails_when_the_core_stays_down(
     assert (batch["status"], batch["processed"], batch["opened"]) == ("failed", 0, 0)
     pending = await items(partner, batch_id, "?status=pending")
     assert [i["row"] for i in pending] == [1, 2]  # nothing lost: the rows wait, unopened
+    async with sessions() as s:  # what ops read on the dead job names the cause
+        errors = (await s.scalars(sa.select(Job.last_error).where(col(Job.status) == "dead"))).all()
+    assert errors == ["CoreBankingUnavailable: core unreachable"]
