@@ -57,7 +57,8 @@ class Settings(BaseSettings):
 
     body_limit: int = DEFAULT_BODY_LIMIT
     batch_body_limit: int = DEFAULT_BATCH_BODY_LIMIT
-    # Rows a batch job opens per transaction (one look-up, one core call, one insert per table).
+    # Rows a batch step screens, then opens as a set (one look-up, one core call, one insert per
+    # table); ADR 0013, 0024.
     batch_chunk_size: int = Field(default=2000, ge=1, le=5000)
     # Transactions that open a batch step's screened rows side by side, on PostgreSQL (ADR 0024).
     batch_openers: int = Field(default=2, ge=1, le=16)

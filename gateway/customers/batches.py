@@ -251,24 +251,29 @@ _ITEM_UPDATE = (
 )
 
 
+def _pending(batch_id: str, after: int, through: int | None) -> list[sa.ColumnElement[bool]]:
+    """A batch's pending rows past row ``after`` (up to ``through``). Each stage resumes past the
+    last row it handled, so it never walks the index entries that the rows it moved on left
+    behind (until a vacuum)."""
+    where = [
+        _items.c.batch_id == batch_id,
+        _items.c.status == ItemStatus.PENDING.value,
+        _items.c.row > after,
+    ]
+    return where if through is None else [*where, _items.c.row <= through]
+
+
 def _items_in(
     batch_id: str, after: int, through: int | None, limit: int | None
 ) -> sa.Select[tuple[int, str, str | None, str | None]]:
-    """A batch's pending rows past row ``after`` (up to ``through``, at most ``limit``), locked.
-    Each stage resumes past the last row it handled, so it never walks the index entries that
-    the rows it moved on left behind (until a vacuum)."""
-    stmt = (
+    """The :func:`_pending` rows to check and open (at most ``limit``), locked."""
+    return (
         sa.select(_items.c.row, _items.c.payload, _items.c.customer_id, _items.c.id_index)
-        .where(
-            _items.c.batch_id == batch_id,
-            _items.c.status == ItemStatus.PENDING.value,
-            _items.c.row > after,
-        )
+        .where(*_pending(batch_id, after, through))
         .order_by(_items.c.row)
         .limit(limit)
         .with_for_update()
     )
-    return stmt if through is None else stmt.where(_items.c.row <= through)
 
 
 async def _record(
@@ -336,7 +341,6 @@ async def process_chunk(ctx: JobContext, payload: dict[str, Any]) -> None:
     screened_through, opened_through = payload.get("after", 0), payload.get("opened", 0)
     limit = chunk_size(ctx.settings)
     parallel = session.get_bind().dialect.name == "postgresql"
-
     core_http = ctx.services["core_http"]
 
     async def opening_apart(after: int, through: int) -> None:
@@ -387,12 +391,7 @@ async def _screened_rows(
         (
             await session.scalars(
                 sa.select(_items.c.row)
-                .where(
-                    _items.c.batch_id == batch_id,
-                    _items.c.status == ItemStatus.PENDING.value,
-                    _items.c.row > after,
-                    _items.c.row <= through,
-                )
+                .where(*_pending(batch_id, after, through))
                 .order_by(_items.c.row)
                 .limit(limit)
             )
